@@ -1,0 +1,331 @@
+"""The appointment-request form: extracting and validating what the patient tells us.
+
+Each ``extract_<slot>`` reads every message while the form is active, so a patient can give
+several fields at once ("I'm Maria Lopez, 212 555 0123, next Tuesday afternoon") or correct one
+later ("actually my number is ..."). Each ``validate_<slot>`` checks a value and, when it is the
+slot just asked for and the value is unusable, sends a specific re-ask; after three failures on
+the same slot it also offers the clinic's phone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.clinic import Clinic, get_clinic
+from actions.contact import find_email, find_phone, format_phone, looks_like_phone_attempt
+from actions.when import Parsed, Preferred, Problem, next_open_days, parse_preferred
+
+logger = logging.getLogger(__name__)
+
+FORM_NAME = "booking_form"
+MAX_FAILURES = 3
+MAX_REASON_CHARS = 1000
+
+# Slots that belong to one appointment request; cleared after submitting or cancelling.
+BOOKING_SLOTS = (
+    "patient_name",
+    "patient_contact",
+    "patient_phone",
+    "patient_email",
+    "preferred_time",
+    "preferred_time_data",
+    "visit_reason",
+    "patient_status",
+    "booking_confirmed",
+    "booking_change_requested",
+    "booking_failures",
+)
+
+# Intents that are something other than an answer to the form's question when phrased as one.
+NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
+               "book_appointment"}
+_QUESTION_RE = re.compile(
+    r"\?\s*$|^(what|how|why|when|where|who|which|is|are|do|does|can|could|will|would|should)\b",
+    re.I,
+)
+_NAME_PREFIX_RE = re.compile(
+    r"^\s*(?:(?:hi|hello|hey|ok|okay|sure|yes|yeah)[,.!\s]+)?"
+    r"(?:(?:actually|sorry)[,\s]+)?"
+    r"(?:my (?:full )?name is|my name's|name is|name:|i am|i'm|im|it's|its|this is|call me)\s+",
+    re.I,
+)
+_NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '.-]+[^\W\d_]+)*\.?$")
+_NAME_CUE_RE = re.compile(r"\bname\b|\bi am\b|\bi'm\b|\bthis is\b", re.I)
+_NEW_RE = re.compile(
+    r"\b(new|first[- ]time|first visit|never been|haven'?t been|have not been|not been|"
+    r"never visited)\b", re.I)
+_RETURNING_RE = re.compile(
+    r"\b(returning|existing|been before|been there|been here|visited before|come before|"
+    r"came before|regular|seen (?:dr|him|the doctor))\b", re.I)
+
+
+def latest_intent(tracker: Tracker) -> str:
+    return (tracker.latest_message.get("intent") or {}).get("name") or ""
+
+
+def latest_text(tracker: Tracker) -> str:
+    return (tracker.latest_message.get("text") or "").strip()
+
+
+def is_answer(tracker: Tracker) -> bool:
+    """Whether the latest message answers the form's question, rather than asking something."""
+    intent = latest_intent(tracker)
+    if intent == "cancel_form":
+        return False
+    return not (intent in NOT_ANSWERS and _QUESTION_RE.search(latest_text(tracker)))
+
+
+def mentions_contact(text: str) -> bool:
+    """A phone number or e-mail in the message: a contact detail, not an answer to another slot."""
+    return bool(find_phone(text, get_clinic().country) or find_email(text))
+
+
+def entity_texts(tracker: Tracker, *labels: str) -> list[str]:
+    return [
+        str(e.get("value"))
+        for e in tracker.latest_message.get("entities") or []
+        if e.get("entity") in labels and e.get("value")
+    ]
+
+
+def clean_name(text: str) -> str:
+    name = _NAME_PREFIX_RE.sub("", text).strip(" \t.,!;:")
+    name = " ".join(name.split())
+    if name and name == name.lower():
+        name = " ".join(part.capitalize() for part in name.split(" "))
+    return name
+
+
+def valid_name(name: str, clinic: Clinic) -> bool:
+    words = name.split()
+    return (
+        2 <= len(words) <= 6
+        and len(name) <= 100
+        and bool(_NAME_RE.match(name))
+        and clinic.practitioner.lower().replace("dr. ", "") not in name.lower()
+    )
+
+
+def patient_status_from(text: str, intent: str) -> str | None:
+    """'new' or 'returning' from an answer to "Have you been to the clinic before?"."""
+    if _NEW_RE.search(text):
+        return "new"
+    if _RETURNING_RE.search(text):
+        return "returning"
+    if intent == "affirm":
+        return "returning"
+    if intent == "deny":
+        return "new"
+    return None
+
+
+def now_utc() -> datetime:
+    """The current time; tests replace it to check dates against a fixed clock."""
+    return datetime.now(timezone.utc)
+
+
+class ValidateBookingForm(FormValidationAction):
+    """Extracts and validates the appointment request's fields."""
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    # ---------------------------------------------------------------- extraction
+
+    async def extract_patient_name(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        clinic = get_clinic()
+        text = latest_text(tracker)
+        requested = tracker.get_slot("requested_slot") == "patient_name"
+        if requested and is_answer(tracker) and not mentions_contact(text) and \
+                not looks_like_phone_attempt(text):
+            return {"patient_name": clean_name(text)}
+        # Elsewhere in the form: a full name spaCy recognises, e.g. "I'm Maria Lopez, ...".
+        if tracker.get_slot("patient_name") and not _NAME_CUE_RE.search(text):
+            return {}
+        for person in entity_texts(tracker, "PERSON"):
+            if valid_name(clean_name(person), clinic):
+                return {"patient_name": clean_name(person)}
+        return {}
+
+    async def extract_patient_contact(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        # The raw text; validate_patient_contact reads the phone and e-mail out of it.
+        text = latest_text(tracker)
+        if find_phone(text, get_clinic().country) or find_email(text):
+            return {"patient_contact": text}
+        if tracker.get_slot("requested_slot") == "patient_contact" and is_answer(tracker):
+            return {"patient_contact": text}
+        return {}
+
+    async def extract_preferred_time(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        requested = tracker.get_slot("requested_slot") == "preferred_time"
+        mentioned = entity_texts(tracker, "DATE", "TIME")
+        if requested and is_answer(tracker) and not mentions_contact(latest_text(tracker)):
+            return {"preferred_time": latest_text(tracker)}
+        if mentioned:
+            # Only a usable time is taken from a message that was about something else.
+            parsed = self._parse(latest_text(tracker))
+            if parsed.value is not None:
+                return {"preferred_time": latest_text(tracker)}
+        return {}
+
+    async def extract_visit_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = latest_text(tracker)
+        requested = tracker.get_slot("requested_slot") == "visit_reason"
+        if requested and is_answer(tracker) and not mentions_contact(text):
+            return {"visit_reason": text}
+        return {}
+
+    async def extract_patient_status(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "patient_status" or not is_answer(tracker):
+            return {}
+        status = patient_status_from(latest_text(tracker), latest_intent(tracker))
+        return {"patient_status": status or latest_text(tracker)}
+
+    async def extract_booking_confirmed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "booking_confirmed":
+            return {}
+        intent = latest_intent(tracker)
+        if intent == "affirm":
+            return {"booking_confirmed": True}
+        if intent == "deny":
+            return {"booking_confirmed": False}
+        return {}
+
+    # ---------------------------------------------------------------- validation
+
+    def _parse(self, text: str) -> Parsed:
+        return parse_preferred(text, get_clinic(), now_utc())
+
+    def _failed(
+        self, slot: str, response: str, dispatcher: CollectingDispatcher, tracker: Tracker,
+        **values: Any,
+    ) -> dict[str, Any]:
+        """Reject a value: say why (only for the slot just asked), count, offer the phone."""
+        if tracker.get_slot("requested_slot") != slot:
+            return {slot: tracker.get_slot(slot)} if slot != "preferred_time" else {}
+        failures = dict(tracker.get_slot("booking_failures") or {})
+        failures[slot] = int(failures.get(slot, 0)) + 1
+        dispatcher.utter_message(response=response, **values)
+        if failures[slot] >= MAX_FAILURES:
+            dispatcher.utter_message(response="utter_booking_call_instead")
+        logger.info("Booking form: %s rejected (%s, failure %d)", slot, response, failures[slot])
+        return {slot: None, "booking_failures": failures}
+
+    def validate_patient_name(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if isinstance(value, str) and valid_name(value, get_clinic()):
+            return {"patient_name": value}
+        return self._failed("patient_name", "utter_invalid_patient_name", dispatcher, tracker)
+
+    def validate_patient_contact(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "")
+        clinic = get_clinic()
+        found_phone, found_email = find_phone(text, clinic.country), find_email(text)
+        if found_phone or found_email:
+            # A correction of one keeps the other ("actually my number is ...").
+            phone = found_phone or tracker.get_slot("patient_phone")
+            email = found_email or tracker.get_slot("patient_email")
+            shown = [format_phone(phone, clinic.country)] if phone else []
+            shown += [email] if email else []
+            return {"patient_contact": " / ".join(shown), "patient_phone": phone,
+                    "patient_email": email}
+        if "@" in text:
+            response = "utter_invalid_email"
+        elif looks_like_phone_attempt(text):
+            response = "utter_invalid_phone"
+        else:
+            response = "utter_invalid_patient_contact"
+        return self._failed("patient_contact", response, dispatcher, tracker)
+
+    def validate_preferred_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        parsed = self._parse(str(value or ""))
+        if parsed.value is not None:
+            return {"preferred_time": parsed.value.describe(),
+                    "preferred_time_data": parsed.value.as_dict()}
+        clinic = get_clinic()
+        values: dict[str, Any] = {}
+        if parsed.problem in (Problem.CLOSED_DAY, Problem.OUTSIDE_HOURS) and parsed.day:
+            values["day"] = parsed.day.strftime("%A %d %B").replace(" 0", " ")
+            hours = clinic.hours_on(parsed.day.weekday())
+            values["hours"] = (
+                Preferred(parsed.day, hours[0], hours[1], exact=False).describe().split(", ")[1]
+                if hours else ""
+            )
+            values["alternatives"] = " or ".join(next_open_days(clinic, parsed.day))
+        problem = parsed.problem or Problem.NO_DATE
+        return self._failed("preferred_time", f"utter_invalid_preferred_time_{problem.value}",
+                            dispatcher, tracker, **values)
+
+    def validate_visit_reason(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = " ".join(str(value or "").split())
+        if sum(ch.isalpha() for ch in text) >= 2 and len(text) <= MAX_REASON_CHARS:
+            return {"visit_reason": text}
+        response = ("utter_invalid_visit_reason_too_long" if len(text) > MAX_REASON_CHARS
+                    else "utter_invalid_visit_reason")
+        return self._failed("visit_reason", response, dispatcher, tracker)
+
+    def validate_patient_status(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value in ("new", "returning"):
+            return {"patient_status": value}
+        return self._failed("patient_status", "utter_invalid_patient_status", dispatcher, tracker)
+
+    def validate_booking_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is True:
+            return {"booking_confirmed": True}
+        # "No": ask what to change; the summary is shown again after the change.
+        return {"booking_confirmed": None, "booking_change_requested": True}
+
+
+class ActionAskBookingConfirmed(Action):
+    """Read the request back and ask the patient to confirm it."""
+
+    def name(self) -> str:
+        return "action_ask_booking_confirmed"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot("booking_change_requested"):
+            dispatcher.utter_message(response="utter_booking_what_to_change")
+            return [SlotSet("booking_change_requested", False)]
+        status = tracker.get_slot("patient_status")
+        dispatcher.utter_message(
+            response="utter_booking_summary",
+            name=tracker.get_slot("patient_name"),
+            contact=tracker.get_slot("patient_contact"),
+            when=tracker.get_slot("preferred_time"),
+            reason=tracker.get_slot("visit_reason"),
+            status="new patient" if status == "new" else "returning patient",
+        )
+        return []

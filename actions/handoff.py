@@ -1,0 +1,121 @@
+"""Handing a confirmed appointment request to the clinic, and cancelling one.
+
+The request is stored first (``actions.storage``) with its deliveries queued; the delivery
+worker (``actions.outbox``) sends it to the front desk. The patient's confirmation therefore
+never waits for, or depends on, the mail server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.forms import BOOKING_SLOTS, FORM_NAME
+from actions.notify import delivery_targets
+from actions.settings import get_settings
+from actions.storage import StoredRequest, get_engine, store_request
+from actions.when import Preferred
+
+logger = logging.getLogger(__name__)
+
+STORE_ATTEMPTS = 3
+
+
+def reset_booking() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in BOOKING_SLOTS] + [SlotSet("requested_slot", None)]
+
+
+def form_idempotency_key(tracker: Tracker, kind: str) -> str:
+    """Stable for one filled form: the sender and the time the form was activated."""
+    activated = next(
+        (
+            event.get("timestamp")
+            for event in reversed(tracker.events)
+            if event.get("event") == "active_loop" and event.get("name") == FORM_NAME
+        ),
+        None,
+    )
+    raw = f"{kind}|{tracker.sender_id}|{activated}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def appointment_fields(tracker: Tracker) -> dict[str, Any]:
+    preferred_raw = tracker.get_slot("preferred_time_data")
+    preferred = Preferred.from_dict(preferred_raw) if preferred_raw else None
+    return {
+        "kind": "appointment",
+        "name": tracker.get_slot("patient_name"),
+        "phone": tracker.get_slot("patient_phone"),
+        "email": tracker.get_slot("patient_email"),
+        "preferred_day": preferred.day.isoformat() if preferred else None,
+        "preferred_start": preferred.start.strftime("%H:%M") if preferred else None,
+        "preferred_end": preferred.end.strftime("%H:%M") if preferred else None,
+        "preferred_text": tracker.get_slot("preferred_time"),
+        "reason": tracker.get_slot("visit_reason"),
+        "patient_status": tracker.get_slot("patient_status"),
+        "channel": tracker.get_latest_input_channel() or "unknown",
+        "sender_id": tracker.sender_id,
+    }
+
+
+async def store_with_retry(fields: dict[str, Any], key: str) -> StoredRequest:
+    """Store in a worker thread (the database call blocks), retrying a briefly failing database."""
+    settings = get_settings()
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            engine = get_engine(settings.database_url)
+            return await asyncio.to_thread(
+                store_request, engine, fields, key, delivery_targets(settings)
+            )
+        except Exception as exc:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            logger.warning("Storing a request failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+class ActionSubmitBooking(Action):
+    """Store the confirmed request, queue it for the front desk, give the patient a reference."""
+
+    def name(self) -> str:
+        return "action_submit_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if tracker.get_slot("booking_confirmed") is not True:
+            return []
+        fields = appointment_fields(tracker)
+        try:
+            stored = await store_with_retry(fields, form_idempotency_key(tracker, "appointment"))
+        except Exception:
+            logger.exception("Could not store an appointment request")
+            dispatcher.utter_message(response="utter_booking_store_failed")
+            return reset_booking()
+        dispatcher.utter_message(
+            response="utter_booking_submitted",
+            reference=stored.reference,
+            name=fields["name"],
+        )
+        return [*reset_booking(), SlotSet("booking_reference", stored.reference)]
+
+
+class ActionCancelBooking(Action):
+    """The patient stopped the form: forget what was collected and say so."""
+
+    def name(self) -> str:
+        return "action_cancel_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_booking_cancelled")
+        return reset_booking()

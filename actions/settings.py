@@ -1,0 +1,112 @@
+"""Settings of the action server and the delivery worker, read from environment variables.
+
+Every setting has a default that works for ``make run`` on a developer machine; the README lists
+them all. Nothing is read at import time: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _env(name: str, default: str = "") -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name).lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _path(name: str, default: Path) -> Path:
+    path = Path(_env(name, str(default)))
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Action-server and delivery settings; see the README's settings table."""
+
+    clinic_config: Path
+    database_url: str
+    # delivery to the front desk
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_starttls: bool
+    smtp_timeout: int
+    clinic_inbox: str
+    clinic_sender: str
+    outbox_dir: Path
+    webhook_url: str
+    webhook_secret: str
+    webhook_timeout: int
+    retry_first_seconds: int
+    retry_max_seconds: int
+    poll_seconds: float
+
+    def __repr__(self) -> str:  # never print secrets
+        return (
+            f"Settings(database={self.database_url.split('@')[-1]!r}, "
+            f"smtp_host={self.smtp_host!r}, webhook={'on' if self.webhook_url else 'off'})"
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings from the environment once per process."""
+    default_db = f"sqlite:///{VAR_DIR / 'clinic.db'}"
+    settings = Settings(
+        clinic_config=_path("CLINIC_CONFIG", PROJECT_ROOT / "clinic.yml"),
+        database_url=_env("DATABASE_URL", default_db),
+        smtp_host=_env("SMTP_HOST"),
+        smtp_port=_env_int("SMTP_PORT", 25),
+        smtp_user=_env("SMTP_USER"),
+        smtp_password=_env("SMTP_PASSWORD"),
+        smtp_starttls=_env_bool("SMTP_STARTTLS", False),
+        smtp_timeout=_env_int("SMTP_TIMEOUT", 10),
+        clinic_inbox=_env("CLINIC_INBOX", "frontdesk@clinic.example"),
+        clinic_sender=_env("CLINIC_SENDER", "assistant@clinic.example"),
+        outbox_dir=_path("OUTBOX_DIR", VAR_DIR / "outbox"),
+        webhook_url=_env("BOOKING_WEBHOOK_URL"),
+        webhook_secret=_env("BOOKING_WEBHOOK_SECRET"),
+        webhook_timeout=_env_int("BOOKING_WEBHOOK_TIMEOUT", 10),
+        retry_first_seconds=_env_int("DELIVERY_RETRY_SECONDS", 10),
+        retry_max_seconds=_env_int("DELIVERY_RETRY_MAX_SECONDS", 900),
+        poll_seconds=float(_env_int("DELIVERY_POLL_MS", 1000)) / 1000.0,
+    )
+    if settings.webhook_url and not settings.webhook_secret:
+        raise SettingsError("BOOKING_WEBHOOK_URL is set but BOOKING_WEBHOOK_SECRET is not")
+    logger.debug("Settings loaded: %r", settings)
+    return settings

@@ -1,0 +1,268 @@
+"""Start every process the assistant needs, wait until each answers, stop them all together.
+
+Used by ``make run`` (``python -m scripts.serve``) and by the end-to-end test fixture, so the
+tests start the assistant exactly the way a user does. Settings come from environment variables
+(see the README); nothing here needs a TTY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+logger = logging.getLogger("serve")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "clinic.tar.gz"
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
+def free_port() -> int:
+    """A TCP port that is free on loopback right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """One child process and the URL that answers once it is ready."""
+
+    name: str
+    argv: list[str]
+    health_url: str | None  # None: ready as soon as it runs (no HTTP port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    log: IO[bytes] | None = None
+
+
+@dataclass
+class StackConfig:
+    rasa_port: int = 5005
+    action_port: int = 5055
+    rasa_host: str = "127.0.0.1"
+    action_host: str = "127.0.0.1"
+    model: Path = DEFAULT_MODEL
+    log_dir: Path | None = None  # None: children write to this process's stdout/stderr
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        return cls(
+            rasa_port=env_int("RASA_PORT", 5005),
+            action_port=env_int("ACTION_PORT", 5055),
+            rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
+            action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
+            model=Path(os.environ.get("RASA_MODEL", str(DEFAULT_MODEL))),
+        )
+
+
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+class Stack:
+    """The action server and the Rasa server, started and stopped as one."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        bin_dir = Path(sys.executable).parent
+        action_url = f"http://{_local(config.action_host)}:{config.action_port}"
+        self.action_url = action_url
+        self.rasa_url = f"http://{_local(config.rasa_host)}:{config.rasa_port}"
+        base_env = {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONUNBUFFERED": "1",
+            **config.extra_env,
+        }
+        self.services = [
+            Service(
+                name="action server",
+                argv=[sys.executable, "-m", "rasa_sdk", "--actions", "actions",
+                      "--port", str(config.action_port)],
+                health_url=f"{action_url}/health",
+                # rasa_sdk binds to SANIC_HOST (it has no --interface option).
+                env={**base_env, "SANIC_HOST": config.action_host},
+            ),
+            Service(
+                name="rasa server",
+                argv=[str(bin_dir / "rasa"), "run",
+                      "--model", str(config.model),
+                      "--endpoints", "endpoints.yml",
+                      "--credentials", "credentials.yml",
+                      "--interface", config.rasa_host,
+                      "--port", str(config.rasa_port)],
+                health_url=f"{self.rasa_url}/",
+                env={**base_env, "ACTION_SERVER_URL": f"{action_url}/webhook"},
+            ),
+            Service(
+                name="delivery worker",
+                argv=[sys.executable, "-m", "actions.outbox"],
+                health_url=None,
+                env=base_env,
+            ),
+        ]
+
+    def start(self, timeout: float = 300.0) -> None:
+        """Start every service and wait until each answers; stop all on failure."""
+        if not self.config.model.exists():
+            raise RuntimeError(f"no trained model at {self.config.model}: run `make train` first")
+        try:
+            for service in self.services:
+                self._spawn(service)
+            for service in self.services:
+                self._wait_ready(service, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, service: Service) -> None:
+        stdout: IO[bytes] | None = None
+        if self.config.log_dir is not None:
+            self.config.log_dir.mkdir(parents=True, exist_ok=True)
+            log_name = service.name.replace(" ", "-") + ".log"
+            service.log = open(self.config.log_dir / log_name, "ab")
+            stdout = service.log
+        logger.info("starting %s", service.name)
+        service.process = subprocess.Popen(
+            service.argv,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **service.env},
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout else None,
+            start_new_session=True,  # own process group: stopped as a whole
+        )
+
+    def _wait_ready(self, service: Service, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert service.process is not None
+        if service.health_url is None:
+            time.sleep(0.5)
+            if service.process.poll() is not None:
+                raise RuntimeError(f"{service.name} exited with code "
+                                   f"{service.process.returncode} while starting")
+            return
+        while time.monotonic() < deadline:
+            if service.process.poll() is not None:
+                raise RuntimeError(
+                    f"{service.name} exited with code {service.process.returncode} while starting"
+                )
+            try:
+                with urllib.request.urlopen(service.health_url, timeout=2) as reply:
+                    if reply.status == 200:
+                        logger.info("%s is ready", service.name)
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{service.name} did not answer {service.health_url} in {timeout:.0f}s")
+
+    def failed(self) -> Service | None:
+        """The first service whose process has exited, if any."""
+        for service in self.services:
+            if service.process is not None and service.process.poll() is not None:
+                return service
+        return None
+
+    def stop(self, grace: float = 15.0) -> None:
+        """Stop every started service: SIGTERM to its process group, SIGKILL after grace."""
+        for service in reversed(self.services):
+            process = service.process
+            if process is None or process.poll() is not None:
+                continue
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        for service in reversed(self.services):
+            process = service.process
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in %.0fs; killing it", service.name, grace)
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+            if service.log is not None:
+                service.log.close()
+                service.log = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[serve] %(message)s")
+    stack = Stack(StackConfig.from_env())
+
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    started = time.monotonic()
+    try:
+        stack.start()
+        print(
+            "\n"
+            f"  Clinic assistant is running (ready in {time.monotonic() - started:.0f}s)\n"
+            f"  Rasa server     {stack.rasa_url}\n"
+            f"    REST channel  POST {stack.rasa_url}/webhooks/rest/webhook\n"
+            f"  Action server   {stack.action_url}\n"
+            f"  Delivery worker sends appointment requests to the clinic (see README)\n"
+            "  Stop with Ctrl-C or SIGTERM.\n",
+            flush=True,
+        )
+        while True:
+            dead = stack.failed()
+            if dead is not None:
+                logger.error("%s stopped unexpectedly (exit code %s); stopping the rest",
+                             dead.name, dead.process.returncode if dead.process else "?")
+                return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        logger.info("stopping")
+        return 0
+    except RuntimeError as exc:
+        logger.error("%s", exc)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        if not stopping:
+            logger.info("all processes stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

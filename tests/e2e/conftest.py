@@ -1,0 +1,85 @@
+"""End-to-end fixture: the real action server and Rasa server, started once per test session.
+
+They start exactly as ``make run`` starts them (``scripts.serve``), on free loopback ports, and
+are stopped after the session. Tests talk to them over REST like a user's client does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
+
+
+@dataclass
+class Assistant:
+    """A running assistant and a REST client for it."""
+
+    stack: Stack
+    log_dir: Path
+    database_url: str
+    outbox_dir: Path
+    smtp_port: int  # nothing listens here until a test starts an SmtpSink on it
+
+    @property
+    def rasa_url(self) -> str:
+        return self.stack.rasa_url
+
+    def send(self, sender: str, message: str, timeout: float = 60) -> list[dict[str, Any]]:
+        """Send one user message over the REST channel; return the bot's messages."""
+        reply = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": message},
+            timeout=timeout,
+        )
+        reply.raise_for_status()
+        return reply.json()
+
+    def texts(self, sender: str, message: str) -> list[str]:
+        return [m["text"] for m in self.send(sender, message) if "text" in m]
+
+
+@pytest.fixture(scope="session")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make e2e does)")
+    log_dir = tmp_path_factory.mktemp("logs")
+    data_dir = tmp_path_factory.mktemp("var")
+    database_url = f"sqlite:///{data_dir / 'clinic.db'}"
+    smtp_port = free_port()
+    stack = Stack(
+        StackConfig(
+            rasa_port=free_port(),
+            action_port=free_port(),
+            log_dir=log_dir,
+            extra_env={
+                "DATABASE_URL": database_url,
+                "OUTBOX_DIR": str(data_dir / "outbox"),
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp_port),
+                "CLINIC_INBOX": "frontdesk@clinic.example",
+                "DELIVERY_RETRY_SECONDS": "1",
+                "DELIVERY_RETRY_MAX_SECONDS": "2",
+                "DELIVERY_POLL_MS": "200",
+            },
+        )
+    )
+    stack.start()
+    try:
+        yield Assistant(stack=stack, log_dir=log_dir, database_url=database_url,
+                        outbox_dir=data_dir / "outbox", smtp_port=smtp_port)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture()
+def sender() -> str:
+    """A new conversation id for each test."""
+    return f"test-{uuid.uuid4().hex[:12]}"

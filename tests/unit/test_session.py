@@ -1,0 +1,33 @@
+"""Conversation start: the clinic's facts reach the slots that responses quote."""
+
+from __future__ import annotations
+
+from actions.clinic import get_clinic
+from actions.session import ActionSessionStart
+
+
+async def test_session_start_fills_clinic_slots_and_listens(dispatcher, make_tracker, domain):
+    tracker = make_tracker(slots={"clinic_phone": "old", "requested_slot": "x"})
+    events = await ActionSessionStart().run(dispatcher, tracker, domain)
+
+    assert events[0]["event"] == "session_started"
+    assert (events[-1]["event"], events[-1]["name"]) == ("action", "action_listen")
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    clinic = get_clinic()
+    assert slots["clinic_phone"] == clinic.phone
+    assert slots["clinic_hours"] == clinic.hours_text()
+    assert slots["clinic_practitioner"] == "Dr. Kuzminov"
+    # The domain does not carry slots over: nothing from the old session comes back.
+    assert "requested_slot" not in slots
+    assert dispatcher.messages == []
+
+
+async def test_session_start_carries_slots_over_when_the_domain_says_so(
+    dispatcher, make_tracker, domain
+):
+    domain = {**domain, "session_config": {"carry_over_slots_to_new_session": True}}
+    tracker = make_tracker(slots={"some_slot": "kept", "requested_slot": "x"})
+    events = await ActionSessionStart().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["some_slot"] == "kept"
+    assert "requested_slot" not in slots
