@@ -50,7 +50,7 @@ test: lint unit validate test-nlu test-stories e2e ## Everything CI checks
 	@echo "make test: all checks passed"
 
 lint: install ## ruff on the Python code
-	$(VENV)/bin/ruff check --output-format concise actions scripts tests
+	$(VENV)/bin/ruff check --output-format concise actions components scripts tests
 
 unit: install ## Action and helper unit tests (no servers)
 	$(PY) -m pytest tests/unit -q

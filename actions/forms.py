@@ -1,4 +1,4 @@
-"""The appointment-request form: extracting and validating what the patient tells us.
+"""The booking and hand-off forms: extracting and validating what the patient tells us.
 
 Each ``extract_<slot>`` reads every message while the form is active, so a patient can give
 several fields at once ("I'm Maria Lopez, 212 555 0123, next Tuesday afternoon") or correct one
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from abc import abstractmethod
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +44,11 @@ BOOKING_SLOTS = (
     "booking_change_requested",
     "booking_failures",
 )
+HANDOFF_SLOTS = ("handoff_message",)
+
+# Messages with these intents never fill a slot: the form steps aside and a rule answers them
+# (emergency advice first, cancelling, the hand-off to a person).
+INTERRUPTIONS = {"emergency", "cancel_form", "request_human"}
 
 # Intents that are something other than an answer to the form's question when phrased as one.
 NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
@@ -78,7 +84,7 @@ def latest_text(tracker: Tracker) -> str:
 def is_answer(tracker: Tracker) -> bool:
     """Whether the latest message answers the form's question, rather than asking something."""
     intent = latest_intent(tracker)
-    if intent == "cancel_form":
+    if intent in INTERRUPTIONS:
         return False
     return not (intent in NOT_ANSWERS and _QUESTION_RE.search(latest_text(tracker)))
 
@@ -132,11 +138,19 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ValidateBookingForm(FormValidationAction):
-    """Extracts and validates the appointment request's fields."""
+class PatientDetailsValidation(FormValidationAction):
+    """Name and contact details, shared by the booking and the hand-off forms."""
 
+    @abstractmethod
     def name(self) -> str:
-        return "validate_booking_form"
+        """validate_<form name>"""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if latest_intent(tracker) in INTERRUPTIONS:
+            return []  # nothing extracted: the form is rejected and a rule answers instead
+        return await super().run(dispatcher, tracker, domain)
 
     # ---------------------------------------------------------------- extraction
 
@@ -168,53 +182,7 @@ class ValidateBookingForm(FormValidationAction):
             return {"patient_contact": text}
         return {}
 
-    async def extract_preferred_time(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        requested = tracker.get_slot("requested_slot") == "preferred_time"
-        mentioned = entity_texts(tracker, "DATE", "TIME")
-        if requested and is_answer(tracker) and not mentions_contact(latest_text(tracker)):
-            return {"preferred_time": latest_text(tracker)}
-        if mentioned:
-            # Only a usable time is taken from a message that was about something else.
-            parsed = self._parse(latest_text(tracker))
-            if parsed.value is not None:
-                return {"preferred_time": latest_text(tracker)}
-        return {}
-
-    async def extract_visit_reason(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        text = latest_text(tracker)
-        requested = tracker.get_slot("requested_slot") == "visit_reason"
-        if requested and is_answer(tracker) and not mentions_contact(text):
-            return {"visit_reason": text}
-        return {}
-
-    async def extract_patient_status(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "patient_status" or not is_answer(tracker):
-            return {}
-        status = patient_status_from(latest_text(tracker), latest_intent(tracker))
-        return {"patient_status": status or latest_text(tracker)}
-
-    async def extract_booking_confirmed(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "booking_confirmed":
-            return {}
-        intent = latest_intent(tracker)
-        if intent == "affirm":
-            return {"booking_confirmed": True}
-        if intent == "deny":
-            return {"booking_confirmed": False}
-        return {}
-
     # ---------------------------------------------------------------- validation
-
-    def _parse(self, text: str) -> Parsed:
-        return parse_preferred(text, get_clinic(), now_utc())
 
     def _failed(
         self, slot: str, response: str, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -259,6 +227,58 @@ class ValidateBookingForm(FormValidationAction):
         else:
             response = "utter_invalid_patient_contact"
         return self._failed("patient_contact", response, dispatcher, tracker)
+
+class ValidateBookingForm(PatientDetailsValidation):
+    """The appointment request: preferred time, reason, new or returning, confirmation."""
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    async def extract_preferred_time(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        requested = tracker.get_slot("requested_slot") == "preferred_time"
+        mentioned = entity_texts(tracker, "DATE", "TIME")
+        if requested and is_answer(tracker) and not mentions_contact(latest_text(tracker)):
+            return {"preferred_time": latest_text(tracker)}
+        if mentioned:
+            # Only a usable time is taken from a message that was about something else.
+            parsed = self._parse(latest_text(tracker))
+            if parsed.value is not None:
+                return {"preferred_time": latest_text(tracker)}
+        return {}
+
+    async def extract_visit_reason(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = latest_text(tracker)
+        requested = tracker.get_slot("requested_slot") == "visit_reason"
+        if requested and is_answer(tracker) and not mentions_contact(text):
+            return {"visit_reason": text}
+        return {}
+
+    async def extract_patient_status(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "patient_status" or not is_answer(tracker):
+            return {}
+        status = patient_status_from(latest_text(tracker), latest_intent(tracker))
+        return {"patient_status": status or latest_text(tracker)}
+
+    async def extract_booking_confirmed(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "booking_confirmed":
+            return {}
+        intent = latest_intent(tracker)
+        if intent == "affirm":
+            return {"booking_confirmed": True}
+        if intent == "deny":
+            return {"booking_confirmed": False}
+        return {}
+
+    def _parse(self, text: str) -> Parsed:
+        return parse_preferred(text, get_clinic(), now_utc())
 
     def validate_preferred_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -305,6 +325,31 @@ class ValidateBookingForm(FormValidationAction):
             return {"booking_confirmed": True}
         # "No": ask what to change; the summary is shown again after the change.
         return {"booking_confirmed": None, "booking_change_requested": True}
+
+
+class ValidateHandoffForm(PatientDetailsValidation):
+    """A message for the clinic's staff, from a patient who asked for a person."""
+
+    def name(self) -> str:
+        return "validate_handoff_form"
+
+    async def extract_handoff_message(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = latest_text(tracker)
+        requested = tracker.get_slot("requested_slot") == "handoff_message"
+        if requested and is_answer(tracker) and not mentions_contact(text):
+            return {"handoff_message": text}
+        return {}
+
+    def validate_handoff_message(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = " ".join(str(value or "").split())
+        if sum(ch.isalpha() for ch in text) >= 2 and len(text) <= MAX_REASON_CHARS:
+            return {"handoff_message": text}
+        return self._failed("handoff_message", "utter_invalid_handoff_message", dispatcher,
+                            tracker)
 
 
 class ActionAskBookingConfirmed(Action):

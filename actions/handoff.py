@@ -1,4 +1,4 @@
-"""Handing a confirmed appointment request to the clinic, and cancelling one.
+"""Handing requests to the clinic: confirmed appointment requests and messages for staff.
 
 The request is stored first (``actions.storage``) with its deliveries queued; the delivery
 worker (``actions.outbox``) sends it to the front desk. The patient's confirmation therefore
@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.forms import BOOKING_SLOTS, FORM_NAME
+from actions.forms import BOOKING_SLOTS, FORM_NAME, HANDOFF_SLOTS
 from actions.notify import delivery_targets
 from actions.settings import get_settings
 from actions.storage import StoredRequest, get_engine, store_request
@@ -28,17 +28,21 @@ logger = logging.getLogger(__name__)
 STORE_ATTEMPTS = 3
 
 
+HANDOFF_FORM = "handoff_form"
+
+
 def reset_booking() -> list[EventType]:
-    return [SlotSet(slot, None) for slot in BOOKING_SLOTS] + [SlotSet("requested_slot", None)]
+    slots = (*BOOKING_SLOTS, *HANDOFF_SLOTS)
+    return [SlotSet(slot, None) for slot in slots] + [SlotSet("requested_slot", None)]
 
 
-def form_idempotency_key(tracker: Tracker, kind: str) -> str:
+def form_idempotency_key(tracker: Tracker, kind: str, form: str = FORM_NAME) -> str:
     """Stable for one filled form: the sender and the time the form was activated."""
     activated = next(
         (
             event.get("timestamp")
             for event in reversed(tracker.events)
-            if event.get("event") == "active_loop" and event.get("name") == FORM_NAME
+            if event.get("event") == "active_loop" and event.get("name") == form
         ),
         None,
     )
@@ -106,6 +110,53 @@ class ActionSubmitBooking(Action):
             name=fields["name"],
         )
         return [*reset_booking(), SlotSet("booking_reference", stored.reference)]
+
+
+class ActionOfferHandoff(Action):
+    """The patient asked for a person: give the front desk's phone and hours, offer a message."""
+
+    def name(self) -> str:
+        return "action_offer_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_handoff_offer")
+        logger.info("Hand-off to a person requested; conversation flagged for staff")
+        return [SlotSet("flag_handoff", True)]
+
+
+class ActionSubmitHandoff(Action):
+    """Store the patient's message for staff; it goes through the same outbox as bookings."""
+
+    def name(self) -> str:
+        return "action_submit_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        message = tracker.get_slot("handoff_message")
+        if not message:
+            return []
+        fields = {
+            "kind": "handoff",
+            "name": tracker.get_slot("patient_name"),
+            "phone": tracker.get_slot("patient_phone"),
+            "email": tracker.get_slot("patient_email"),
+            "message": message,
+            "channel": tracker.get_latest_input_channel() or "unknown",
+            "sender_id": tracker.sender_id,
+        }
+        key = form_idempotency_key(tracker, "handoff", HANDOFF_FORM)
+        try:
+            stored = await store_with_retry(fields, key)
+        except Exception:
+            logger.exception("Could not store a message for staff")
+            dispatcher.utter_message(response="utter_handoff_store_failed")
+            return reset_booking()
+        dispatcher.utter_message(response="utter_handoff_submitted",
+                                 reference=stored.reference, name=fields["name"])
+        return reset_booking()
 
 
 class ActionCancelBooking(Action):

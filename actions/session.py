@@ -1,4 +1,4 @@
-"""Conversation start: put the clinic's facts into slots so responses can quote them."""
+"""Conversation start: the clinic's facts into slots, and the privacy notice and disclaimer."""
 
 from __future__ import annotations
 
@@ -14,13 +14,27 @@ from actions.clinic import get_clinic
 logger = logging.getLogger(__name__)
 
 
-def clinic_slot_events() -> list[EventType]:
-    """``SlotSet`` events for every ``clinic_*`` slot, from the clinic configuration file."""
-    return [SlotSet(name, value) for name, value in get_clinic().slot_values().items()]
+def notice_already_given(tracker: Tracker) -> bool:
+    """True when this session already showed the privacy notice and the patient has said
+    nothing since: a client that opens with ``/session_start`` on a brand-new conversation makes
+    Rasa start the session twice, and the notice should appear once."""
+    # Rasa logs an action's messages before its other events, so the notice of the session just
+    # started sits *before* its session_started event: scan back to the last real user message.
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user" and (event.get("parse_data") or {}).get("intent", {}).get(
+            "name"
+        ) != "session_start":
+            return False
+        if kind == "bot" and (event.get("metadata") or {}).get("utter_action") == (
+            "utter_privacy_notice"
+        ):
+            return True
+    return False
 
 
 class ActionSessionStart(Action):
-    """Start a session with the clinic's current facts in the ``clinic_*`` slots."""
+    """Start a session: clinic facts into the ``clinic_*`` slots, privacy notice, disclaimer."""
 
     def name(self) -> str:
         return "action_session_start"
@@ -36,6 +50,12 @@ class ActionSessionStart(Action):
             for name, value in tracker.current_slot_values().items():
                 if value is not None and name != "requested_slot":
                     events.append(SlotSet(name, value))
-        events.extend(clinic_slot_events())
+        clinic_values = get_clinic().slot_values()
+        events.extend(SlotSet(name, value) for name, value in clinic_values.items())
+        # Once per conversation, before the first answer: what is stored, and what this is not.
+        # The values go along: these messages are rendered before the slots above are set.
+        if not notice_already_given(tracker):
+            dispatcher.utter_message(response="utter_privacy_notice", **clinic_values)
+            dispatcher.utter_message(response="utter_disclaimer", **clinic_values)
         events.append(ActionExecuted("action_listen"))
         return events

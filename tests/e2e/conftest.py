@@ -80,6 +80,15 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
 
 
 @pytest.fixture()
-def sender() -> str:
-    """A new conversation id for each test."""
+def new_sender() -> str:
+    """A conversation id nobody has used yet."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture()
+def sender(assistant: Assistant, new_sender: str) -> str:
+    """A conversation already opened the way the web widget opens it (``/session_start``), so
+    a test's first message gets only its own replies (the privacy notice came before)."""
+    opening = assistant.send(new_sender, "/session_start")
+    assert len(opening) == 2, opening  # privacy notice and disclaimer
+    return new_sender

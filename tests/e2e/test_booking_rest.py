@@ -102,3 +102,25 @@ def test_closed_day_gets_the_next_open_days(assistant, sender, domain):
     assert replies[0].startswith("The clinic is closed on Sunday")
     assert "The next open days are Monday" in replies[0]
     assert replies[1] == render(domain, "utter_ask_preferred_time")
+
+
+def test_several_fields_in_the_first_message(assistant, sender, domain):
+    replies = assistant.texts(
+        sender, "Hi, I'm Maria Lopez and I'd like to book an appointment next Tuesday afternoon")
+    # spaCy found the name (PERSON) and the day (DATE, TIME): only the contact is asked next
+    assert replies == [render(domain, "utter_booking_start"),
+                       render(domain, "utter_ask_patient_contact")]
+    assert assistant.texts(sender, "212 555 0123") == [render(domain, "utter_ask_visit_reason")]
+
+
+def test_invalid_answers_get_specific_reasks_then_the_phone(assistant, sender, domain):
+    assistant.texts(sender, "book an appointment")
+    assistant.texts(sender, "Maria Lopez")
+    first = assistant.texts(sender, "555-01")
+    assert first == [render(domain, "utter_invalid_phone"),
+                     render(domain, "utter_ask_patient_contact")]
+    assistant.texts(sender, "maria@")
+    third = assistant.texts(sender, "12345")
+    assert third == [render(domain, "utter_invalid_phone"),
+                     render(domain, "utter_booking_call_instead"),
+                     render(domain, "utter_ask_patient_contact")]

@@ -19,7 +19,8 @@ async def test_session_start_fills_clinic_slots_and_listens(dispatcher, make_tra
     assert slots["clinic_practitioner"] == "Dr. Kuzminov"
     # The domain does not carry slots over: nothing from the old session comes back.
     assert "requested_slot" not in slots
-    assert dispatcher.messages == []
+    assert [m["response"] for m in dispatcher.messages] == ["utter_privacy_notice",
+                                                         "utter_disclaimer"]
 
 
 async def test_session_start_carries_slots_over_when_the_domain_says_so(
@@ -31,3 +32,32 @@ async def test_session_start_carries_slots_over_when_the_domain_says_so(
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert slots["some_slot"] == "kept"
     assert "requested_slot" not in slots
+
+
+async def test_a_second_session_start_with_nothing_said_shows_no_second_notice(
+    dispatcher, make_tracker, domain
+):
+    shown = [  # the order Rasa logs them in
+        {"event": "action", "name": "action_session_start"},
+        {"event": "bot", "text": "Privacy: ...", "metadata": {"utter_action":
+                                                               "utter_privacy_notice"}},
+        {"event": "session_started"},
+        {"event": "action", "name": "action_listen"},
+    ]
+    tracker = make_tracker(events=shown, text="/session_start", intent="session_start")
+    await ActionSessionStart().run(dispatcher, tracker, domain)
+    assert dispatcher.messages == []
+
+
+async def test_a_new_session_after_a_conversation_shows_the_notice_again(
+    dispatcher, make_tracker, domain
+):
+    earlier = [
+        {"event": "session_started"},
+        {"event": "bot", "text": "Privacy: ...", "metadata": {"utter_action":
+                                                               "utter_privacy_notice"}},
+        {"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet"}}},
+    ]
+    await ActionSessionStart().run(dispatcher, make_tracker(events=earlier), domain)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_privacy_notice",
+                                                           "utter_disclaimer"]
