@@ -50,22 +50,29 @@ def form_idempotency_key(tracker: Tracker, kind: str, form: str = FORM_NAME) -> 
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def patient_fields(tracker: Tracker) -> dict[str, Any]:
+    """Who the request is from and where it came in: common to every kind of request."""
+    return {
+        "name": tracker.get_slot("patient_name"),
+        "phone": tracker.get_slot("patient_phone"),
+        "email": tracker.get_slot("patient_email"),
+        "channel": tracker.get_latest_input_channel() or "unknown",
+        "sender_id": tracker.sender_id,
+    }
+
+
 def appointment_fields(tracker: Tracker) -> dict[str, Any]:
     preferred_raw = tracker.get_slot("preferred_time_data")
     preferred = Preferred.from_dict(preferred_raw) if preferred_raw else None
     return {
+        **patient_fields(tracker),
         "kind": "appointment",
-        "name": tracker.get_slot("patient_name"),
-        "phone": tracker.get_slot("patient_phone"),
-        "email": tracker.get_slot("patient_email"),
         "preferred_day": preferred.day.isoformat() if preferred else None,
         "preferred_start": preferred.start.strftime("%H:%M") if preferred else None,
         "preferred_end": preferred.end.strftime("%H:%M") if preferred else None,
         "preferred_text": tracker.get_slot("preferred_time"),
         "reason": tracker.get_slot("visit_reason"),
         "patient_status": tracker.get_slot("patient_status"),
-        "channel": tracker.get_latest_input_channel() or "unknown",
-        "sender_id": tracker.sender_id,
     }
 
 
@@ -86,6 +93,22 @@ async def store_with_retry(fields: dict[str, Any], key: str) -> StoredRequest:
     raise AssertionError("unreachable")
 
 
+async def hand_over(
+    dispatcher: CollectingDispatcher, fields: dict[str, Any], key: str, kind: str
+) -> str | None:
+    """Store a request and tell the patient its reference (``utter_<kind>_submitted``) or that
+    it could not be stored (``utter_<kind>_store_failed``). Returns the reference, if stored."""
+    try:
+        stored = await store_with_retry(fields, key)
+    except Exception:
+        logger.exception("Could not store a %s request", kind)
+        dispatcher.utter_message(response=f"utter_{kind}_store_failed")
+        return None
+    dispatcher.utter_message(response=f"utter_{kind}_submitted", reference=stored.reference,
+                             name=fields["name"])
+    return stored.reference
+
+
 class ActionSubmitBooking(Action):
     """Store the confirmed request, queue it for the front desk, give the patient a reference."""
 
@@ -97,19 +120,9 @@ class ActionSubmitBooking(Action):
     ) -> list[EventType]:
         if tracker.get_slot("booking_confirmed") is not True:
             return []
-        fields = appointment_fields(tracker)
-        try:
-            stored = await store_with_retry(fields, form_idempotency_key(tracker, "appointment"))
-        except Exception:
-            logger.exception("Could not store an appointment request")
-            dispatcher.utter_message(response="utter_booking_store_failed")
-            return reset_booking()
-        dispatcher.utter_message(
-            response="utter_booking_submitted",
-            reference=stored.reference,
-            name=fields["name"],
-        )
-        return [*reset_booking(), SlotSet("booking_reference", stored.reference)]
+        key = form_idempotency_key(tracker, "appointment")
+        reference = await hand_over(dispatcher, appointment_fields(tracker), key, "booking")
+        return [*reset_booking(), SlotSet("booking_reference", reference)]
 
 
 class ActionOfferHandoff(Action):
@@ -138,24 +151,9 @@ class ActionSubmitHandoff(Action):
         message = tracker.get_slot("handoff_message")
         if not message:
             return []
-        fields = {
-            "kind": "handoff",
-            "name": tracker.get_slot("patient_name"),
-            "phone": tracker.get_slot("patient_phone"),
-            "email": tracker.get_slot("patient_email"),
-            "message": message,
-            "channel": tracker.get_latest_input_channel() or "unknown",
-            "sender_id": tracker.sender_id,
-        }
+        fields = {**patient_fields(tracker), "kind": "handoff", "message": message}
         key = form_idempotency_key(tracker, "handoff", HANDOFF_FORM)
-        try:
-            stored = await store_with_retry(fields, key)
-        except Exception:
-            logger.exception("Could not store a message for staff")
-            dispatcher.utter_message(response="utter_handoff_store_failed")
-            return reset_booking()
-        dispatcher.utter_message(response="utter_handoff_submitted",
-                                 reference=stored.reference, name=fields["name"])
+        await hand_over(dispatcher, fields, key, "handoff")
         return reset_booking()
 
 
