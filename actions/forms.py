@@ -190,7 +190,7 @@ class PatientDetailsValidation(FormValidationAction):
     ) -> dict[str, Any]:
         """Reject a value: say why (only for the slot just asked), count, offer the phone."""
         if tracker.get_slot("requested_slot") != slot:
-            return {slot: tracker.get_slot(slot)} if slot != "preferred_time" else {}
+            return {slot: None}  # picked up in passing and unusable: dropped without a word
         failures = dict(tracker.get_slot("booking_failures") or {})
         failures[slot] = int(failures.get(slot, 0)) + 1
         dispatcher.utter_message(response=response, **values)
