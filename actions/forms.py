@@ -84,14 +84,20 @@ def latest_text(tracker: Tracker) -> str:
 def is_answer(tracker: Tracker) -> bool:
     """Whether the latest message answers the form's question, rather than asking something."""
     intent = latest_intent(tracker)
-    if intent in INTERRUPTIONS:
-        return False
     return not (intent in NOT_ANSWERS and _QUESTION_RE.search(latest_text(tracker)))
 
 
 def mentions_contact(text: str) -> bool:
     """A phone number or e-mail in the message: a contact detail, not an answer to another slot."""
     return bool(find_phone(text, get_clinic().country) or find_email(text))
+
+
+def free_text(value: Any) -> str | None:
+    """A reason or message with its whitespace tidied, or None when empty or too long."""
+    text = " ".join(str(value or "").split())
+    if sum(ch.isalpha() for ch in text) >= 2 and len(text) <= MAX_REASON_CHARS:
+        return text
+    return None
 
 
 def entity_texts(tracker: Tracker, *labels: str) -> list[str]:
@@ -196,7 +202,7 @@ class PatientDetailsValidation(FormValidationAction):
         dispatcher.utter_message(response=response, **values)
         if failures[slot] >= MAX_FAILURES:
             dispatcher.utter_message(response="utter_booking_call_instead")
-        logger.info("Booking form: %s rejected (%s, failure %d)", slot, response, failures[slot])
+        logger.info("Form: %s rejected (%s, failure %d)", slot, response, failures[slot])
         return {slot: None, "booking_failures": failures}
 
     def validate_patient_name(
@@ -227,6 +233,7 @@ class PatientDetailsValidation(FormValidationAction):
         else:
             response = "utter_invalid_patient_contact"
         return self._failed("patient_contact", response, dispatcher, tracker)
+
 
 class ValidateBookingForm(PatientDetailsValidation):
     """The appointment request: preferred time, reason, new or returning, confirmation."""
@@ -304,11 +311,11 @@ class ValidateBookingForm(PatientDetailsValidation):
     def validate_visit_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = " ".join(str(value or "").split())
-        if sum(ch.isalpha() for ch in text) >= 2 and len(text) <= MAX_REASON_CHARS:
+        text = free_text(value)
+        if text is not None:
             return {"visit_reason": text}
-        response = ("utter_invalid_visit_reason_too_long" if len(text) > MAX_REASON_CHARS
-                    else "utter_invalid_visit_reason")
+        too_long = len(" ".join(str(value or "").split())) > MAX_REASON_CHARS
+        response = "utter_invalid_visit_reason" + ("_too_long" if too_long else "")
         return self._failed("visit_reason", response, dispatcher, tracker)
 
     def validate_patient_status(
@@ -345,8 +352,8 @@ class ValidateHandoffForm(PatientDetailsValidation):
     def validate_handoff_message(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = " ".join(str(value or "").split())
-        if sum(ch.isalpha() for ch in text) >= 2 and len(text) <= MAX_REASON_CHARS:
+        text = free_text(value)
+        if text is not None:
             return {"handoff_message": text}
         return self._failed("handoff_message", "utter_invalid_handoff_message", dispatcher,
                             tracker)

@@ -31,7 +31,8 @@ STORE_ATTEMPTS = 3
 HANDOFF_FORM = "handoff_form"
 
 
-def reset_booking() -> list[EventType]:
+def reset_request_slots() -> list[EventType]:
+    """Forget everything a booking or a message for staff collected."""
     slots = (*BOOKING_SLOTS, *HANDOFF_SLOTS)
     return [SlotSet(slot, None) for slot in slots] + [SlotSet("requested_slot", None)]
 
@@ -122,7 +123,7 @@ class ActionSubmitBooking(Action):
             return []
         key = form_idempotency_key(tracker, "appointment")
         reference = await hand_over(dispatcher, appointment_fields(tracker), key, "booking")
-        return [*reset_booking(), SlotSet("booking_reference", reference)]
+        return [*reset_request_slots(), SlotSet("booking_reference", reference)]
 
 
 class ActionOfferHandoff(Action):
@@ -154,7 +155,7 @@ class ActionSubmitHandoff(Action):
         fields = {**patient_fields(tracker), "kind": "handoff", "message": message}
         key = form_idempotency_key(tracker, "handoff", HANDOFF_FORM)
         await hand_over(dispatcher, fields, key, "handoff")
-        return reset_booking()
+        return reset_request_slots()
 
 
 class ActionCancelBooking(Action):
@@ -167,4 +168,4 @@ class ActionCancelBooking(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_booking_cancelled")
-        return reset_booking()
+        return reset_request_slots()
