@@ -19,9 +19,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 export ACTION_PORT ?= 5055
 # endpoints.yml reads this; `make run` sets it to the action server it starts.
 export ACTION_SERVER_URL ?= http://127.0.0.1:$(ACTION_PORT)/webhook
+# Defaults for the other ${VARS} in endpoints.yml and credentials.yml (rasa test reads them too).
+export TRACKER_DATABASE_URL ?= sqlite:///$(CURDIR)/var/conversations.db
+export WEB_ALLOWED_ORIGINS ?= http://localhost:8080,http://127.0.0.1:8080
+export MAX_MESSAGE_CHARS ?= 2000
+export TWILIO_ACCOUNT_SID ?=
+export TWILIO_AUTH_TOKEN ?=
+export TWILIO_NUMBER ?=
+export TWILIO_WEBHOOK_URL ?=
 
-.PHONY: help install run train test lint unit validate test-nlu test-stories e2e cross-validate \
-        lock clean
+.PHONY: help install web-install browser run train test lint unit validate test-nlu test-stories \
+        e2e cross-validate lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,6 +44,26 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed ## Create .venv and install the pinned dependencies
 
+# The chat widget (rasa-webchat) from npm, exactly as web/package-lock.json pins it.
+WEBCHAT := web/node_modules/.installed
+$(WEBCHAT): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the chat widget:" \
+	  "sudo apt-get install npm (Debian/Ubuntu)"; exit 1; }
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --omit=dev --loglevel=error
+	@touch $@
+
+web-install: $(WEBCHAT) ## Install the chat widget from web/package-lock.json
+
+# Headless browser for the browser tests: Debian's chromium (Playwright drives it; no download).
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+export CHROMIUM
+browser: ## Install Debian's chromium for the browser tests, when missing
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "Installing chromium with apt-get"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium >/dev/null
+
 # The model gets the time training *started*, so a file edited during training retrains next time.
 $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
 	@mkdir -p models
@@ -45,14 +73,14 @@ $(MODEL): $(VENV)/.installed $(TRAINING_INPUTS)
 
 train: $(MODEL) ## Train the model (only when data, domain or config changed)
 
-run: install train ## Start the action server and the Rasa server (Ctrl-C stops both)
+run: install web-install train ## Start everything: action server, Rasa, web page (Ctrl-C stops all)
 	$(PY) -m scripts.serve
 
 test: lint unit validate test-nlu test-stories e2e ## Everything CI checks
 	@echo "make test: all checks passed"
 
 lint: install ## ruff on the Python code
-	$(VENV)/bin/ruff check --output-format concise actions components scripts tests
+	$(VENV)/bin/ruff check --output-format concise actions channels components scripts staff tests web
 
 unit: install ## Action and helper unit tests (no servers)
 	$(PY) -m pytest tests/unit -q
@@ -70,7 +98,7 @@ test-stories: train ## Test stories in tests/: fails on any wrong prediction
 	$(RASA) test core --stories tests/test_stories.yml --model $(MODEL) \
 	  --fail-on-prediction-errors --out results/stories
 
-e2e: train ## End-to-end tests against real servers over REST
+e2e: train web-install browser ## End-to-end tests: real servers over REST, SMS and a real browser
 	$(PY) -m pytest tests/e2e -q
 
 cross-validate: install ## 5-fold NLU cross-validation of config.yml (about 20 minutes)
@@ -85,4 +113,4 @@ lock: ## Re-pin requirements.lock from requirements.in in a scratch venv
 	    .venv-lock/bin/pip freeze; } > requirements.lock; rm -rf .venv-lock
 
 clean: ## Remove build output (venv, models, results); keeps var/ (stored data)
-	rm -rf $(VENV) models results .rasa .pytest_cache .ruff_cache
+	rm -rf $(VENV) models results .rasa .pytest_cache .ruff_cache web/node_modules

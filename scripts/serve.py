@@ -60,8 +60,10 @@ class Service:
 class StackConfig:
     rasa_port: int = 5005
     action_port: int = 5055
+    web_port: int = 8080
     rasa_host: str = "127.0.0.1"
     action_host: str = "127.0.0.1"
+    web_host: str = "127.0.0.1"
     model: Path = DEFAULT_MODEL
     log_dir: Path | None = None  # None: children write to this process's stdout/stderr
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -71,14 +73,35 @@ class StackConfig:
         return cls(
             rasa_port=env_int("RASA_PORT", 5005),
             action_port=env_int("ACTION_PORT", 5055),
+            web_port=env_int("WEB_PORT", 8080),
             rasa_host=os.environ.get("RASA_HOST", "127.0.0.1"),
             action_host=os.environ.get("ACTION_HOST", "127.0.0.1"),
+            web_host=os.environ.get("WEB_HOST", "127.0.0.1"),
             model=Path(os.environ.get("RASA_MODEL", str(DEFAULT_MODEL))),
         )
 
 
 def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
+def channel_defaults(config: StackConfig, environ: dict[str, str]) -> dict[str, str]:
+    """Values for every ${VAR} in credentials.yml / endpoints.yml that the user did not set.
+
+    Rasa refuses a YAML file that names an unset variable, so each gets its documented default;
+    an empty Twilio account keeps the SMS channel off.
+    """
+    web = _local(config.web_host)
+    defaults = {
+        "TRACKER_DATABASE_URL": f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}",
+        "WEB_ALLOWED_ORIGINS": f"http://localhost:{config.web_port},http://{web}:{config.web_port}",
+        "MAX_MESSAGE_CHARS": "2000",
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+        "TWILIO_NUMBER": "",
+        "TWILIO_WEBHOOK_URL": "",
+    }
+    return {name: value for name, value in defaults.items() if not environ.get(name)}
 
 
 class Stack:
@@ -90,6 +113,7 @@ class Stack:
         action_url = f"http://{_local(config.action_host)}:{config.action_port}"
         self.action_url = action_url
         self.rasa_url = f"http://{_local(config.rasa_host)}:{config.rasa_port}"
+        self.web_url = f"http://{_local(config.web_host)}:{config.web_port}"
         base_env = {
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "2",
@@ -97,6 +121,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             **config.extra_env,
         }
+        base_env.update(channel_defaults(config, {**os.environ, **base_env}))
         self.services = [
             Service(
                 name="action server",
@@ -122,6 +147,13 @@ class Stack:
                 argv=[sys.executable, "-m", "actions.outbox"],
                 health_url=None,
                 env=base_env,
+            ),
+            Service(
+                name="web server",
+                argv=[sys.executable, "-m", "web"],
+                health_url=f"{self.web_url}/health",
+                env={**base_env, "WEB_HOST": config.web_host, "WEB_PORT": str(config.web_port),
+                     "RASA_PORT": str(config.rasa_port)},
             ),
         ]
 
@@ -239,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  Rasa server     {stack.rasa_url}\n"
             f"    REST channel  POST {stack.rasa_url}/webhooks/rest/webhook\n"
             f"  Action server   {stack.action_url}\n"
+            f"  Web page        {stack.web_url}/   (chat widget; open it in a browser)\n"
+            f"  Staff console   {stack.web_url}/staff\n"
             f"  Delivery worker sends appointment requests to the clinic (see README)\n"
             "  Stop with Ctrl-C or SIGTERM.\n",
             flush=True,

@@ -6,6 +6,8 @@ are stopped after the session. Tests talk to them over REST like a user's client
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,10 +29,17 @@ class Assistant:
     database_url: str
     outbox_dir: Path
     smtp_port: int  # nothing listens here until a test starts an SmtpSink on it
+    tracker_database_url: str
+    twilio: dict[str, str]  # the phone channel's settings; TWILIO_API_BASE_URL is a fake API
+    site_port: int  # an allowed origin for a test page that embeds the widget like a clinic site
 
     @property
     def rasa_url(self) -> str:
         return self.stack.rasa_url
+
+    @property
+    def web_url(self) -> str:
+        return self.stack.web_url
 
     def send(self, sender: str, message: str, timeout: float = 60) -> list[dict[str, Any]]:
         """Send one user message over the REST channel; return the bot's messages."""
@@ -53,13 +62,32 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     log_dir = tmp_path_factory.mktemp("logs")
     data_dir = tmp_path_factory.mktemp("var")
     database_url = f"sqlite:///{data_dir / 'clinic.db'}"
+    tracker_database_url = f"sqlite:///{data_dir / 'conversations.db'}"
     smtp_port = free_port()
+    twilio = {
+        "TWILIO_ACCOUNT_SID": "AC" + "0123456789abcdef" * 2,
+        "TWILIO_AUTH_TOKEN": "test-auth-token-not-a-secret",
+        "TWILIO_NUMBER": "+15550100200",
+        # nothing listens here until a test starts its fake Twilio API on it
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    web_port = free_port()
+    # a second "clinic website" that embeds the widget with the README snippet
+    site_port = free_port()
     stack = Stack(
         StackConfig(
             rasa_port=free_port(),
             action_port=free_port(),
+            web_port=web_port,
             log_dir=log_dir,
             extra_env={
+                **twilio,
+                "TRACKER_DATABASE_URL": tracker_database_url,
+                "WEB_ALLOWED_ORIGINS": f"http://127.0.0.1:{web_port},http://localhost:{web_port},"
+                                       f"http://127.0.0.1:{site_port}",
+                "STAFF_ADMIN_USER": "admin",
+                "STAFF_ADMIN_PASSWORD": "correct horse battery staple",
+                "STAFF_SECRET_KEY": "test-secret-key-" + "x" * 32,
                 "DATABASE_URL": database_url,
                 "OUTBOX_DIR": str(data_dir / "outbox"),
                 "SMTP_HOST": "127.0.0.1",
@@ -74,7 +102,9 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
     stack.start()
     try:
         yield Assistant(stack=stack, log_dir=log_dir, database_url=database_url,
-                        outbox_dir=data_dir / "outbox", smtp_port=smtp_port)
+                        outbox_dir=data_dir / "outbox", smtp_port=smtp_port,
+                        tracker_database_url=tracker_database_url, twilio=twilio,
+                        site_port=site_port)
     finally:
         stack.stop()
 
@@ -92,3 +122,12 @@ def sender(assistant: Assistant, new_sender: str) -> str:
     opening = assistant.send(new_sender, "/session_start")
     assert len(opening) == 2, opening  # privacy notice and disclaimer
     return new_sender
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium (``make browser`` installs it); browser tests fail clearly without it."""
+    path = shutil.which(os.environ.get("CHROMIUM", "chromium")) or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
+    return path

@@ -1,0 +1,141 @@
+"""The web widget's channel: Rasa's socket.io channel, limited to the clinic's own sites.
+
+Rasa's ``SocketIOInput`` accepts connections from any origin and crashes on malformed events
+(a ``null`` payload, a list instead of an object). This subclass
+
+* accepts connections only from the origins in ``cors_allowed_origins`` (``credentials.yml``
+  takes them from ``WEB_ALLOWED_ORIGINS``, comma-separated), so another site cannot talk to the
+  assistant in its visitors' names;
+* ignores events that are not objects and answers an over-long message politely instead of
+  passing it to the model;
+* keeps Rasa's behaviour otherwise (``session_persistence``: a conversation survives a page
+  reload because the widget sends back its session id).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage, decode_bearer_token
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_CHARS = 2000
+TOO_LONG_REPLY = (
+    "Sorry, that message is too long for me. Could you say it in a few sentences? "
+    "For anything detailed, please call the clinic."
+)
+
+
+def parse_origins(raw: str | list[str] | None) -> list[str]:
+    """``"https://a.example, https://b.example"`` -> ``["https://a.example", ...]``."""
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return [item.strip().rstrip("/") for item in items if item and item.strip()]
+
+
+class ClinicSocketIOInput(SocketIOInput):
+    """socket.io for the clinic's web widget."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> ClinicSocketIOInput:
+        credentials = credentials or {}
+        channel = cls(
+            credentials.get("user_message_evt", "user_uttered"),
+            credentials.get("bot_message_evt", "bot_uttered"),
+            credentials.get("namespace"),
+            bool(credentials.get("session_persistence", True)),
+            credentials.get("socketio_path", "/socket.io"),
+            credentials.get("jwt_key") or None,
+            credentials.get("jwt_method", "HS256"),
+            credentials.get("metadata_key", "metadata"),
+        )
+        channel.allowed_origins = parse_origins(credentials.get("cors_allowed_origins"))
+        channel.max_message_chars = int(
+            credentials.get("max_message_chars") or DEFAULT_MAX_MESSAGE_CHARS
+        )
+        return channel
+
+    allowed_origins: list[str] = []  # noqa: RUF012 - set per instance in from_credentials
+    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Blueprint:
+        if not self.allowed_origins:
+            logger.warning("socket.io: no allowed origins configured; browsers cannot connect")
+        # python-engineio checks the Origin header of every connection against this list.
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins)
+        socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+
+        @socketio_webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: str, environ: dict, auth: dict | None) -> bool:
+            if not self.jwt_key:
+                return True
+            token = auth.get("token") if isinstance(auth, dict) else None
+            payload = decode_bearer_token(token, self.jwt_key, self.jwt_algorithm) if token \
+                else None
+            return bool(payload)
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: Any) -> None:
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+                session_id = uuid.uuid4().hex
+            if self.session_persistence:
+                # enter_room is a coroutine in python-socketio >= 5.10 (RasaHQ/rasa #13027);
+                # requirements pin 5.9.0, where it is not.
+                sio.enter_room(sid, session_id)
+            await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict):
+                logger.info("socket.io: ignored a user event that is not an object")
+                return
+            output_channel = SocketIOOutput(sio, self.bot_message_evt)
+            if self.session_persistence:
+                sender_id = data.get("session_id")
+                if not isinstance(sender_id, str) or not sender_id or len(sender_id) > 128:
+                    logger.info("socket.io: ignored a message without a valid session id")
+                    return
+            else:
+                sender_id = sid
+            text = data.get("message")
+            if not isinstance(text, str):
+                text = ""
+            if len(text) > self.max_message_chars:
+                await output_channel.send_text_message(sender_id, TOO_LONG_REPLY)
+                return
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            if not isinstance(metadata, dict):
+                metadata = {}
+            await on_new_message(UserMessage(
+                text, output_channel, sender_id, input_channel=self.name(), metadata=metadata,
+            ))
+
+        return socketio_webhook

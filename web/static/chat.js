@@ -1,0 +1,75 @@
+// Starts the rasa-webchat widget and makes it usable with a keyboard and a screen reader (the
+// widget's own controls lack labels and its quick-reply buttons are plain <div>s).
+// Settings: the JSON in #webchat-config (the demo page), or, on a clinic's own site, the
+// assistant's /widget-config.json named by this script tag's data-config-url (README snippet).
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var config;
+
+  var LABELS = [
+    [".rw-launcher", function (el) {
+      return el.querySelector(".rw-close-launcher") ? "Close the chat" : "Open the chat with the clinic's assistant";
+    }],
+    ["textarea.rw-new-message", function () { return "Your message"; }],
+    ["button.rw-send", function () { return "Send"; }],
+    ["button.rw-close-button", function () { return "Close the chat"; }],
+    ["button.rw-toggle-fullscreen-button", function () { return "Full screen"; }]
+  ];
+
+  function activate(event) {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      event.currentTarget.click();
+    }
+  }
+
+  function enhance(root) {
+    LABELS.forEach(function (pair) {
+      root.querySelectorAll(pair[0]).forEach(function (el) {
+        el.setAttribute("aria-label", pair[1](el));
+      });
+    });
+    root.querySelectorAll(".rw-reply:not([role])").forEach(function (el) {
+      el.setAttribute("role", "button");
+      el.setAttribute("tabindex", "0");
+      el.addEventListener("keydown", activate);
+    });
+    var log = root.querySelector("#rw-messages");
+    if (log && !log.getAttribute("role")) {
+      log.setAttribute("role", "log");
+      log.setAttribute("aria-live", "polite");
+      log.setAttribute("aria-label", "Conversation");
+    }
+    root.querySelectorAll(".rw-conversation-container:not([role])").forEach(function (el) {
+      el.setAttribute("role", "dialog");
+      el.setAttribute("aria-label", config.title);
+    });
+  }
+
+  function start(settings) {
+    config = settings;
+    if (!document.getElementById("webchat")) {
+      var holder = document.createElement("div");
+      holder.id = "webchat";
+      document.body.appendChild(holder);
+    }
+    config.selector = "#webchat";
+    // Short, steady pause between the bot's messages so they arrive in order and readably.
+    config.customMessageDelay = function () { return 400; };
+    window.WebChat.default(config, null);
+    var target = document.body;
+    enhance(target);
+    new MutationObserver(function () { enhance(target); })
+      .observe(target, { childList: true, subtree: true });
+  }
+
+  var inline = document.getElementById("webchat-config");
+  if (inline) {
+    start(JSON.parse(inline.textContent));
+  } else if (script && script.dataset.configUrl) {
+    fetch(script.dataset.configUrl, { credentials: "omit" })
+      .then(function (reply) { return reply.json(); })
+      .then(start);
+  }
+})();
