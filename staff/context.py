@@ -1,0 +1,105 @@
+"""Everything the staff console needs at run time, built once when the web server starts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.engine import Engine
+
+from actions.clinic import get_clinic
+from actions.contact import format_phone
+from actions.settings import get_settings
+from staff.auth import Auth
+from staff.conversations import FLAGS, ConversationStore, slot_text
+from staff.db import KINDS, STATUSES, staff_engine, tracker_engine
+from staff.privacy import Privacy
+from staff.training import load_intents
+from web.settings import WebSettings
+
+logger = logging.getLogger(__name__)
+
+STAFF_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class StaffContext:
+    settings: WebSettings
+    engine: Engine  # DATABASE_URL: requests and the staff tables
+    auth: Auth
+    conversations: ConversationStore
+    privacy: Privacy
+    tz: ZoneInfo
+    region: str  # the clinic's country, for phone numbers
+    intents: tuple[str, ...]
+    templates: Environment
+
+
+def conversation_url(sender_id: str, suffix: str = "") -> str:
+    """The console URL of a conversation (its id percent-encoded, slashes included)."""
+    return f"/staff/conversations/{quote(sender_id, safe='')}{suffix}"
+
+
+def make_templates(tz: ZoneInfo, region: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(STAFF_DIR / "templates")),
+        autoescape=True,  # everything from conversations is untrusted
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+    def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else ""
+
+    def phone(value: str | None) -> str:
+        """A stored E.164 number as people read it in the clinic's country."""
+        if not value:
+            return ""
+        try:
+            return format_phone(value, region)
+        except Exception:  # not a parseable number: show it as stored
+            return value
+
+    def percent(value: float | None) -> str:
+        return f"{value * 100:.0f}%" if value is not None else ""
+
+    def query(values: dict[str, Any], **override: Any) -> str:
+        merged = {**values, **override}
+        return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+    env.filters.update(local=local, percent=percent, slot=slot_text, phone=phone)
+    env.globals.update(
+        FLAGS=FLAGS, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
+        conversation_url=conversation_url, query=query,
+    )
+    return env
+
+
+def build_context(settings: WebSettings) -> StaffContext:
+    """Open the databases, create the staff tables, and the first admin if there is no user."""
+    action_settings = get_settings()
+    clinic = get_clinic(action_settings.clinic_config)
+    engine = staff_engine(action_settings.database_url)
+    tracker = tracker_engine(settings.tracker_database_url)
+    auth = Auth(engine, settings.secret_key, settings.session_hours)
+    if auth.bootstrap_admin(settings.staff_admin_user, settings.staff_admin_password):
+        logger.info("Created the first staff admin account from STAFF_ADMIN_USER")
+    auth.prune()
+    return StaffContext(
+        settings=settings,
+        engine=engine,
+        auth=auth,
+        conversations=ConversationStore(tracker),
+        privacy=Privacy(engine, tracker),
+        tz=clinic.tz,
+        region=clinic.country,
+        intents=load_intents(),
+        templates=make_templates(clinic.tz, clinic.country),
+    )

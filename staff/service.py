@@ -1,0 +1,237 @@
+"""What the console's pages and API calls do, as plain (blocking) functions of the context.
+
+Route handlers parse input, call one of these in a worker thread, and render the result.
+Reading a transcript or exporting data writes an audit entry here, whichever way it was asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from actions.storage import utcnow
+from staff.context import StaffContext
+from staff.conversations import (
+    ConversationFilter,
+    ConversationSummary,
+    TranscriptItem,
+    build_transcript,
+    compute_flags,
+    transcript_text,
+)
+from staff.db import (
+    KINDS,
+    STATUSES,
+    appointment_senders,
+    audit,
+    change_request,
+    corrections,
+    delete_correction,
+    find_requests,
+    get_request,
+    request_history,
+    requests_of_senders,
+    save_correction,
+)
+
+logger = logging.getLogger(__name__)
+
+REQUESTS_PAGE = 50
+CSV_COLUMNS = (
+    "reference", "kind", "status", "created", "name", "phone", "email", "preferred_day",
+    "preferred_start", "preferred_end", "preferred_text", "reason", "patient_status", "message",
+    "channel", "conversation",
+)
+
+
+# ---- conversations -----------------------------------------------------------------------------
+
+
+def list_conversations(
+    ctx: StaffContext, filters: ConversationFilter
+) -> tuple[list[ConversationSummary], bool]:
+    senders = appointment_senders(ctx.engine)
+    summaries, has_more = ctx.conversations.list(filters, ctx.tz, senders)
+    by_sender: dict[str, list[str]] = {}
+    for row in requests_of_senders(ctx.engine, [s.sender_id for s in summaries]):
+        by_sender.setdefault(row["sender_id"], []).append(row["reference"])
+    for summary in summaries:
+        summary.references = by_sender.get(summary.sender_id, [])
+    return summaries, has_more
+
+
+@dataclass
+class Transcript:
+    sender_id: str
+    channel: str | None
+    flags: set[str]
+    items: list[TranscriptItem]
+    requests: list[dict[str, Any]]
+    corrections: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def references(self) -> list[str]:
+        return [r["reference"] for r in self.requests]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.sender_id,
+            "channel": self.channel,
+            "flags": sorted(self.flags),
+            "requests": [{"reference": r["reference"], "kind": r["kind"], "status": r["status"]}
+                         for r in self.requests],
+            "events": [
+                {**item.as_json(),
+                 **({"correction": self.corrections[item.event_id]["correct_intent"]}
+                    if item.event_id in self.corrections else {})}
+                for item in self.items
+            ],
+        }
+
+
+def load_transcript(ctx: StaffContext, sender_id: str) -> Transcript | None:
+    events = ctx.conversations.events(sender_id)
+    if not events:
+        return None
+    requests = requests_of_senders(ctx.engine, [sender_id])
+    items = build_transcript(events)
+    channel = next((item.channel for item in items if item.kind == "user" and item.channel),
+                   None)
+    has_appointment = any(r["kind"] == "appointment" for r in requests)
+    return Transcript(
+        sender_id=sender_id,
+        channel=channel,
+        flags=compute_flags(events, has_request=has_appointment),
+        items=items,
+        requests=requests,
+        corrections={c["event_id"]: c for c in corrections(ctx.engine, sender_id)},
+    )
+
+
+def view_transcript(ctx: StaffContext, sender_id: str, username: str,
+                    via: str) -> Transcript | None:
+    """A transcript for reading; the view is written to the audit log."""
+    transcript = load_transcript(ctx, sender_id)
+    if transcript is not None:
+        audit(ctx.engine, username, "view", sender_id, {"via": via})
+    return transcript
+
+
+def export_transcript(ctx: StaffContext, sender_id: str, username: str) -> str | None:
+    transcript = load_transcript(ctx, sender_id)
+    if transcript is None:
+        return None
+    audit(ctx.engine, username, "export_transcript", sender_id)
+    return transcript_text(sender_id, transcript.items, ctx.tz, transcript.references,
+                           username, utcnow())
+
+
+def mark_misunderstood(ctx: StaffContext, sender_id: str, event_id: int, intent: str,
+                       username: str) -> str | None:
+    """Record the right intent for one user message; an error message, or None when saved."""
+    if intent not in ctx.intents:
+        return "Choose an intent from the list."
+    events = ctx.conversations.events(sender_id)
+    event = next((e for e in events if e.get("_id") == event_id and e.get("event") == "user"),
+                 None)
+    if event is None:
+        return "That message is not part of this conversation."
+    text = str(event.get("text") or "").strip()
+    if not text or text.startswith("/"):
+        return "Only typed messages can be corrected."
+    item = build_transcript([event])[0]
+    save_correction(ctx.engine, sender_id, event_id, text, item.shown_intent, intent, username)
+    logger.info("%s marked a message as misunderstood (right intent %s)", username, intent)
+    return None
+
+
+def unmark_misunderstood(ctx: StaffContext, sender_id: str, event_id: int) -> None:
+    delete_correction(ctx.engine, sender_id, event_id)
+
+
+# ---- requests ----------------------------------------------------------------------------------
+
+
+def check_request_filters(status: str | None, kind: str | None) -> str | None:
+    if status and status not in STATUSES:
+        return f"status must be one of {', '.join(STATUSES)}"
+    if kind and kind not in KINDS:
+        return f"kind must be one of {', '.join(KINDS)}"
+    return None
+
+
+def list_requests(ctx: StaffContext, status: str | None, kind: str | None,
+                  page: int = 1) -> tuple[list[dict[str, Any]], bool]:
+    rows = find_requests(ctx.engine, status, kind, limit=REQUESTS_PAGE + 1,
+                         offset=(page - 1) * REQUESTS_PAGE)
+    return rows[:REQUESTS_PAGE], len(rows) > REQUESTS_PAGE
+
+
+def request_details(ctx: StaffContext, reference: str
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    request = get_request(ctx.engine, reference)
+    if request is None:
+        return None
+    return request, request_history(ctx.engine, request["id"])
+
+
+def update_request(ctx: StaffContext, reference: str, username: str, status: str | None,
+                   note: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Change status and/or add a note (ValueError on a bad status); None: no such request."""
+    if change_request(ctx.engine, reference, username, status, note) is None:
+        return None
+    return request_details(ctx, reference)
+
+
+def request_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "reference": row["reference"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "created_at": row["created_at"].isoformat() if row.get("created_at") else None,
+        "name": row["name"],
+        "phone": row["phone"],
+        "email": row["email"],
+        "preferred_day": row["preferred_day"],
+        "preferred_start": row["preferred_start"],
+        "preferred_end": row["preferred_end"],
+        "preferred_text": row["preferred_text"],
+        "reason": row["reason"],
+        "patient_status": row["patient_status"],
+        "message": row["message"],
+        "channel": row["channel"],
+        "conversation": row["sender_id"],
+    }
+
+
+def history_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"at": row["at"].isoformat() if row["at"] else None, "by": row["username"],
+            "old_status": row["old_status"], "new_status": row["new_status"],
+            "note": row["note"]}
+
+
+def spreadsheet_safe(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (=, +, -, @ first)."""
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def requests_csv(ctx: StaffContext, status: str | None, kind: str | None,
+                 username: str) -> str:
+    rows = find_requests(ctx.engine, status, kind)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        created = row["created_at"].astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M") \
+            if row["created_at"] else ""
+        values = {**row, "created": created, "conversation": row["sender_id"]}
+        writer.writerow([spreadsheet_safe(values.get(column)) for column in CSV_COLUMNS])
+    audit(ctx.engine, username, "export_requests", None,
+          {"status": status, "kind": kind, "rows": len(rows)})
+    return out.getvalue()
