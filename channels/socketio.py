@@ -27,13 +27,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from channels.limits import (
+    DEFAULT_MAX_MESSAGE_CHARS,
+    EMPTY_REPLY,
+    TOO_LONG_REPLY,
+    clean_text,
+    max_chars,
+    valid_sender,
+)
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_MESSAGE_CHARS = 2000
-TOO_LONG_REPLY = (
-    "Sorry, that message is too long for me. Could you say it in a few sentences? "
-    "For anything detailed, please call the clinic."
-)
 
 
 def parse_origins(raw: str | list[str] | None) -> list[str]:
@@ -65,9 +69,7 @@ class ClinicSocketIOInput(SocketIOInput):
             credentials.get("metadata_key", "metadata"),
         )
         channel.allowed_origins = parse_origins(credentials.get("cors_allowed_origins"))
-        channel.max_message_chars = int(
-            credentials.get("max_message_chars") or DEFAULT_MAX_MESSAGE_CHARS
-        )
+        channel.max_message_chars = max_chars(credentials.get("max_message_chars"))
         return channel
 
     allowed_origins: list[str] = []  # noqa: RUF012 - set per instance in from_credentials
@@ -99,7 +101,7 @@ class ClinicSocketIOInput(SocketIOInput):
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Any) -> None:
             session_id = data.get("session_id") if isinstance(data, dict) else None
-            if not isinstance(session_id, str) or not session_id or len(session_id) > 128:
+            if not valid_sender(session_id):
                 session_id = uuid.uuid4().hex
             if self.session_persistence:
                 # enter_room is a coroutine in python-socketio >= 5.10 (RasaHQ/rasa #13027);
@@ -115,16 +117,21 @@ class ClinicSocketIOInput(SocketIOInput):
             output_channel = SocketIOOutput(sio, self.bot_message_evt)
             if self.session_persistence:
                 sender_id = data.get("session_id")
-                if not isinstance(sender_id, str) or not sender_id or len(sender_id) > 128:
+                if not valid_sender(sender_id):
                     logger.info("socket.io: ignored a message without a valid session id")
                     return
             else:
                 sender_id = sid
-            text = data.get("message")
-            if not isinstance(text, str):
-                text = ""
-            if len(text) > self.max_message_chars:
+            raw = data.get("message")
+            if not isinstance(raw, str):
+                logger.info("socket.io: ignored a message that is not text")
+                return
+            if len(raw) > self.max_message_chars:
                 await output_channel.send_text_message(sender_id, TOO_LONG_REPLY)
+                return
+            text = clean_text(raw)
+            if not text:
+                await output_channel.send_text_message(sender_id, EMPTY_REPLY)
                 return
             metadata = data.get(self.metadata_key) or {}
             if isinstance(metadata, str):

@@ -67,6 +67,11 @@ class StackConfig:
     model: Path = DEFAULT_MODEL
     log_dir: Path | None = None  # None: children write to this process's stdout/stderr
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Rasa server's files; relative paths are from the project root.
+    endpoints: Path = Path("endpoints.yml")
+    credentials: Path = Path("credentials.yml")
+    # Names of the services to start (e.g. ("rasa server",)); empty: all of them.
+    only: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -85,6 +90,26 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
+def rasa_api_args(environ: dict[str, str]) -> list[str]:
+    """Rasa's HTTP API (``--enable-api``): off unless RASA_ENABLE_API is true, and then only
+    with RASA_API_TOKEN (``?token=...``) and/or RASA_JWT_SECRET (``Authorization: Bearer``)."""
+    if environ.get("RASA_ENABLE_API", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return []
+    token = environ.get("RASA_API_TOKEN", "").strip()
+    jwt_secret = environ.get("RASA_JWT_SECRET", "").strip()
+    if not token and not jwt_secret:
+        raise ValueError("RASA_ENABLE_API is on but neither RASA_API_TOKEN nor RASA_JWT_SECRET "
+                         "is set: the API would be open to anyone who can reach the port")
+    if token and len(token) < 16:
+        raise ValueError("RASA_API_TOKEN must be at least 16 characters")
+    args = ["--enable-api"]
+    if token:
+        args += ["--auth-token", token]
+    if jwt_secret:
+        args += ["--jwt-secret", jwt_secret, "--jwt-method", "HS256"]
+    return args
+
+
 def channel_defaults(config: StackConfig, environ: dict[str, str]) -> dict[str, str]:
     """Values for every ${VAR} in credentials.yml / endpoints.yml that the user did not set.
 
@@ -94,8 +119,10 @@ def channel_defaults(config: StackConfig, environ: dict[str, str]) -> dict[str, 
     web = _local(config.web_host)
     defaults = {
         "TRACKER_DATABASE_URL": f"sqlite:///{PROJECT_ROOT / 'var' / 'conversations.db'}",
+        "LOCK_STORE_URL": "",  # locks in memory: one Rasa server
         "WEB_ALLOWED_ORIGINS": f"http://localhost:{config.web_port},http://{web}:{config.web_port}",
         "MAX_MESSAGE_CHARS": "2000",
+        "MAX_BODY_BYTES": "1000000",
         "TWILIO_ACCOUNT_SID": "",
         "TWILIO_AUTH_TOKEN": "",
         "TWILIO_NUMBER": "",
@@ -135,12 +162,16 @@ class Stack:
                 name="rasa server",
                 argv=[str(bin_dir / "rasa"), "run",
                       "--model", str(config.model),
-                      "--endpoints", "endpoints.yml",
-                      "--credentials", "credentials.yml",
+                      "--endpoints", str(config.endpoints),
+                      "--credentials", str(config.credentials),
                       "--interface", config.rasa_host,
-                      "--port", str(config.rasa_port)],
+                      "--port", str(config.rasa_port),
+                      *rasa_api_args({**os.environ, **config.extra_env})],
                 health_url=f"{self.rasa_url}/",
-                env={**base_env, "ACTION_SERVER_URL": f"{action_url}/webhook"},
+                # Sanic reads SANIC_* variables: a larger body gets 413 before any channel code.
+                env={**base_env, "ACTION_SERVER_URL": f"{action_url}/webhook",
+                     "SANIC_REQUEST_MAX_SIZE": base_env.get("MAX_BODY_BYTES")
+                     or os.environ.get("MAX_BODY_BYTES", "1000000")},
             ),
             Service(
                 name="delivery worker",
@@ -156,6 +187,11 @@ class Stack:
                      "RASA_PORT": str(config.rasa_port)},
             ),
         ]
+        if config.only:
+            unknown = set(config.only) - {service.name for service in self.services}
+            if unknown:
+                raise ValueError(f"unknown services: {', '.join(sorted(unknown))}")
+            self.services = [s for s in self.services if s.name in config.only]
 
     def start(self, timeout: float = 300.0) -> None:
         """Start every service and wait until each answers; stop all on failure."""

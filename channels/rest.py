@@ -1,0 +1,112 @@
+"""The REST channel with its input checked: ``POST /webhooks/rest/webhook``.
+
+Rasa's ``RestInput`` answers an empty or non-JSON body with a 500, takes any JSON type as the
+sender, trusts an ``input_channel`` field from the client and hands a message of any size to the
+model. This subclass answers:
+
+* 400 with ``{"error": ...}`` for a body that is not a JSON object, a missing or non-string
+  ``sender`` (or one over 128 characters or with control characters), or a ``message`` that is
+  not a string;
+* 200 with a polite bot message, without running the model, for an empty message or one over
+  ``max_message_chars``;
+* otherwise exactly what Rasa's REST channel answers (a JSON list of bot messages), with
+  control characters removed from the text. Streaming (``?stream=true``) is not offered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from channels.limits import (
+    DEFAULT_MAX_MESSAGE_CHARS,
+    EMPTY_REPLY,
+    MAX_SENDER_CHARS,
+    TOO_LONG_REPLY,
+    clean_text,
+    max_chars,
+    no_reply_text,
+    valid_sender,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def bad_request(reason: str) -> HTTPResponse:
+    return response.json({"error": reason}, status=400)
+
+
+def parse_body(body: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class ClinicRestInput(RestInput):
+    """REST for the clinic: same URL and replies as Rasa's, bad input refused clearly."""
+
+    def __init__(self, max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> None:
+        self.max_message_chars = max_message_chars
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> ClinicRestInput:
+        return cls(max_chars((credentials or {}).get("max_message_chars")))
+
+    def blueprint(
+        self, on_new_message: Callable[[UserMessage], Awaitable[None]]
+    ) -> Blueprint:
+        webhook = Blueprint("clinic_rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            data = parse_body(request.body or b"")
+            if data is None:
+                return bad_request("the body must be a JSON object")
+            sender = data.get("sender")
+            if not valid_sender(sender):
+                return bad_request(
+                    f"'sender' must be a string of 1 to {MAX_SENDER_CHARS} printable characters")
+            raw = data.get("message")
+            if not isinstance(raw, str):
+                return bad_request("'message' must be a string")
+            if len(raw) > self.max_message_chars:
+                logger.info("REST: refused a message over %d characters", self.max_message_chars)
+                return response.json([{"recipient_id": sender, "text": TOO_LONG_REPLY}])
+            text = clean_text(raw)
+            if not text:
+                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
+            metadata = data.get("metadata")
+            collector = CollectingOutputChannel()
+            try:
+                await on_new_message(UserMessage(
+                    text, collector, sender, input_channel=self.name(),
+                    metadata=metadata if isinstance(metadata, dict) else None,
+                ))
+            except Exception:  # the patient gets an answer, the log gets the trace
+                logger.exception("REST: processing a message failed")
+                return response.json({"error": "the assistant could not process the message"},
+                                     status=503)
+            if not collector.messages:  # a part failed, e.g. the action server is down
+                logger.warning("REST: the turn produced no reply; answering with an apology")
+                collector.messages.append({"recipient_id": sender, "text": no_reply_text()})
+            return response.json(collector.messages)
+
+        return webhook
