@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 from sqlalchemy.engine import Engine
 
@@ -30,14 +31,51 @@ logger = logging.getLogger(__name__)
 
 # A claimed delivery is retried by another worker if this one dies before finishing it.
 LEASE_SECONDS = 120
+# A delivery that went out but could not be recorded (the database restarting) is recorded later
+# instead of being sent again; this worker keeps trying for this long, well within its lease.
+RECORD_WITHIN_SECONDS = LEASE_SECONDS / 2
+# While the database is unreachable the worker polls less often, up to this interval.
+MAX_PAUSE_SECONDS = 10.0
+
+
+def record_delivered(engine: Engine, item: dict, within: float = RECORD_WITHIN_SECONDS) -> bool:
+    """Mark a sent delivery as delivered, retrying while the database is unreachable.
+
+    Giving up here would leave the delivery pending, and it would be sent a second time once its
+    lease runs out. Returns False if it could not be recorded in time.
+    """
+    deadline = time.monotonic() + within
+    pause = 0.5
+    while True:
+        try:
+            mark_delivered(engine, item["delivery_id"])
+            return True
+        except Exception as exc:  # noqa: BLE001 - the database restarting or unreachable
+            if time.monotonic() >= deadline:
+                logger.error("Delivered %s by %s but could not record it (%s); it may be sent "
+                             "again", item["reference"], item["target"], type(exc).__name__)
+                return False
+            logger.warning("Delivered %s by %s but could not record it yet (%s); retrying",
+                           item["reference"], item["target"], type(exc).__name__)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def run_once(engine: Engine, settings: Settings) -> int:
     """Attempt every due delivery once; return how many were delivered."""
     delivered = 0
     clinic = get_clinic(settings.clinic_config)
+    lease_ends = time.monotonic() + LEASE_SECONDS
+    # room for one send (its timeout) and recording it before the lease runs out
+    margin = max(settings.smtp_timeout, settings.webhook_timeout) + 5
     for item in claim_due_deliveries(engine, lease_seconds=LEASE_SECONDS):
         reference, target = item["reference"], item["target"]
+        if time.monotonic() > lease_ends - margin:
+            # Another worker may claim it once the lease is over: leave it to that claim rather
+            # than risk sending it twice.
+            logger.info("Leaving %s by %s for the next pass (lease nearly over)", reference,
+                        target)
+            continue
         try:
             deliver(target, item, clinic, settings)
         except Exception as exc:  # noqa: BLE001 - any failure is retried later
@@ -49,9 +87,10 @@ def run_once(engine: Engine, settings: Settings) -> int:
             logger.warning("Delivery of %s by %s failed (attempt %d, %s); retrying in %.0fs",
                            reference, target, attempts, type(exc).__name__, delay)
             continue
-        mark_delivered(engine, item["delivery_id"])
-        delivered += 1
-        logger.info("Delivered %s by %s", reference, target)
+        if record_delivered(engine, item,
+                            within=min(RECORD_WITHIN_SECONDS, lease_ends - time.monotonic())):
+            delivered += 1
+            logger.info("Delivered %s by %s", reference, target)
     return delivered
 
 
@@ -59,12 +98,23 @@ def serve(stop: threading.Event) -> None:
     settings = get_settings()
     engine = get_engine(settings.database_url)
     logger.info("Delivery worker started (%r)", settings)
+    failures = 0
     while not stop.is_set():
         try:
             run_once(engine, settings)
-        except Exception:  # noqa: BLE001 - e.g. the database restarting: keep going
-            logger.exception("Delivery pass failed; trying again")
-        stop.wait(settings.poll_seconds)
+        except Exception as exc:  # noqa: BLE001 - e.g. the database restarting: keep going
+            failures += 1
+            if failures == 1:
+                logger.exception("Delivery pass failed; trying again")
+            else:
+                logger.warning("Delivery pass failed again (%d in a row, %s)", failures,
+                               type(exc).__name__)
+        else:
+            if failures:
+                logger.info("Delivery passes work again after %d failures", failures)
+            failures = 0
+        # poll as configured; back off while passes fail (a database down floods no log)
+        stop.wait(min(MAX_PAUSE_SECONDS, settings.poll_seconds * 2 ** min(failures, 10)))
     logger.info("Delivery worker stopped")
 
 

@@ -4,20 +4,52 @@
 value to the constructor as ``host``. Any SQLAlchemy URL works: ``sqlite:///var/conversations.db``
 (the default ``make run`` sets) or ``postgresql://user:password@host:5432/clinic``, the same
 database family as the appointment requests (``DATABASE_URL``).
+
+A database that restarts or drops connections is waited for, not papered over: Rasa wraps every
+tracker store in a ``FailSafeTrackerStore`` that, on any error, answers the message from an
+*empty* conversation (the patient gets the privacy notice again and loses the form in
+progress) and keeps the result in memory only. So this store
+
+* checks a pooled connection before using it (``pool_pre_ping``): Rasa's own engine has no
+  pre-ping, and after a database restart the first message on each stale connection failed;
+* retries reading and saving a conversation while the database is unreachable, for up to
+  ``OUTAGE_WAIT_SECONDS``: a restart of a few seconds delays the reply instead of answering it
+  from a blank conversation. Saving again is safe: Rasa stores only the events the database
+  does not have yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.orm import sessionmaker
 
 logger = logging.getLogger(__name__)
+
+# How long one message waits for an unreachable conversation database before Rasa's fail-safe
+# (a blank conversation, kept in memory) takes over.
+OUTAGE_WAIT_SECONDS = 20.0
+_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)  # then every 2 s
+
+T = TypeVar("T")
+
+
+def _unreachable(error: Exception) -> bool:
+    """The database is down or dropped the connection (not a bad query or a constraint)."""
+    if isinstance(error, (OperationalError, DisconnectionError)):
+        return True
+    return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
 class UrlSQLTrackerStore(SQLTrackerStore):
@@ -50,4 +82,45 @@ class UrlSQLTrackerStore(SQLTrackerStore):
                 query=dict(url.query) or None,
                 login_db=kwargs.get("login_db"),
             )
+        # Rasa creates its engine without pre-ping: a connection the database closed (restart,
+        # failover, idle timeout) fails the message that picks it from the pool.
+        stale = self.engine
+        self.engine = create_engine(stale.url, pool_pre_ping=True,
+                                    **create_engine_kwargs(stale.url))
+        self.sessionmaker = sessionmaker(bind=self.engine)
+        stale.dispose()
         logger.info("Conversations are stored in a %s database", url.get_backend_name())
+
+    async def _waiting(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, retried while the database is unreachable, up to OUTAGE_WAIT_SECONDS."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OUTAGE_WAIT_SECONDS
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except Exception as error:
+                if not _unreachable(error) or loop.time() >= deadline:
+                    raise
+                delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
+                attempt += 1
+                logger.warning("Conversation database unreachable while %s (%s); retrying in "
+                               "%.2fs", what, type(error).__name__, delay)
+                await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        return await self._waiting("reading a conversation",
+                                   lambda: super(UrlSQLTrackerStore, self).retrieve(sender_id))
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        return await self._waiting(
+            "reading a conversation",
+            lambda: super(UrlSQLTrackerStore, self).retrieve_full_tracker(conversation_id))
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self._waiting("saving a conversation",
+                            lambda: super(UrlSQLTrackerStore, self).save(tracker))
+
+    async def keys(self) -> Iterable[str]:
+        return await self._waiting("listing conversations",
+                                   lambda: super(UrlSQLTrackerStore, self).keys())
