@@ -90,11 +90,11 @@ unit: install ## Action and helper unit tests (no servers)
 validate: install ## rasa data validate --fail-on-warnings
 	$(RASA) data validate --fail-on-warnings
 
-test-nlu: train ## Model evaluation, reduced: held-out sets + 2-fold CV; fails below the floors
+test-nlu: train ## Model evaluation, reduced: the held-out sets; fails below the accuracy floors
 	$(PY) -m scripts.evaluate --ci --no-stories
 
-evaluate: train ## Full model evaluation (5-fold CV vs Rasa's default pipeline) -> docs/evaluation.md
-	$(PY) -m scripts.evaluate
+evaluate: train ## Full model evaluation (CV vs Rasa's default pipeline) -> docs/evaluation.md
+	$(PY) -m scripts.evaluate $(EVALUATE_ARGS)
 
 test-stories: train ## Test stories in tests/: fails on any wrong prediction
 	@rm -rf results/stories

@@ -33,6 +33,7 @@ from channels.limits import (
     TOO_LONG_REPLY,
     clean_text,
     max_chars,
+    no_reply_text,
     valid_sender,
 )
 
@@ -46,6 +47,17 @@ def parse_origins(raw: str | list[str] | None) -> list[str]:
         return []
     items = raw if isinstance(raw, list) else str(raw).split(",")
     return [item.strip().rstrip("/") for item in items if item and item.strip()]
+
+
+class CountingSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output that counts what it sent, so a turn that produced nothing (an
+    action server that is down) can still get an apology instead of silence."""
+
+    sent = 0
+
+    async def _send_message(self, socket_id: str, response: Any) -> None:
+        self.sent += 1
+        await super()._send_message(socket_id, response)
 
 
 class ClinicSocketIOInput(SocketIOInput):
@@ -114,7 +126,7 @@ class ClinicSocketIOInput(SocketIOInput):
             if not isinstance(data, dict):
                 logger.info("socket.io: ignored a user event that is not an object")
                 return
-            output_channel = SocketIOOutput(sio, self.bot_message_evt)
+            output_channel = CountingSocketIOOutput(sio, self.bot_message_evt)
             if self.session_persistence:
                 sender_id = data.get("session_id")
                 if not valid_sender(sender_id):
@@ -144,5 +156,8 @@ class ClinicSocketIOInput(SocketIOInput):
             await on_new_message(UserMessage(
                 text, output_channel, sender_id, input_channel=self.name(), metadata=metadata,
             ))
+            if output_channel.sent == 0:
+                logger.warning("socket.io: a turn produced no reply; sent the apology")
+                await output_channel.send_text_message(sender_id, no_reply_text())
 
         return socketio_webhook

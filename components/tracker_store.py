@@ -35,6 +35,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from components.action_validation import use_cached_validator
+
 logger = logging.getLogger(__name__)
 
 # How long one message waits for an unreachable conversation database before Rasa's fail-safe
@@ -64,6 +66,9 @@ class UrlSQLTrackerStore(SQLTrackerStore):
     ) -> None:
         if not host:
             raise ValueError("the tracker store needs a database URL (TRACKER_DATABASE_URL)")
+        # The Rasa server creates its tracker store once at start-up: the place to swap in the
+        # cheaper check of action server replies (components/action_validation.py).
+        use_cached_validator()
         url = make_url(host)
         if url.get_backend_name() == "sqlite":
             database = url.database or "var/conversations.db"
