@@ -34,7 +34,7 @@ export TWILIO_WEBHOOK_URL ?=
         e2e evaluate lock clean services
 
 help: ## List the targets
-	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements.lock
 	@PY310=$$(scripts/find-python310.sh) || exit 1; \
