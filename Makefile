@@ -113,6 +113,11 @@ e2e: train web-install browser services ## End-to-end tests: real servers over R
 bench: install train ## Benchmark vs a default Rasa model (~15 min; BENCH_ARGS=--quick: ~2 min)
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 
+# 20 minutes of mixed traffic: errors, memory and p95 minute by minute (docs/benchmarks.md).
+.PHONY: soak
+soak: install train ## Soak test: 20 min of mixed traffic at concurrency 4 (SOAK_ARGS=--minutes 5)
+	$(PY) -m scripts.soak $(SOAK_ARGS)
+
 # ---- staff console (README: "Staff console"); databases from DATABASE_URL / TRACKER_DATABASE_URL
 .PHONY: staff-user retention forget export-corrections
 
