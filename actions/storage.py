@@ -103,16 +103,22 @@ def new_reference() -> str:
     return "PMR-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6))
 
 
-@lru_cache(maxsize=4)
-def get_engine(url: str) -> Engine:
-    """One engine per database URL per process; creates the tables if they are missing."""
+def new_engine(url: str) -> Engine:
+    """An engine for any SQLAlchemy URL; a SQLite file's folder is created, and SQLite waits up
+    to 30 s for a lock instead of failing at once."""
     connect_args: dict[str, Any] = {}
     if url.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"timeout": 30}
-    engine = create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str) -> Engine:
+    """One engine per database URL per process; creates the tables if they are missing."""
+    engine = new_engine(url)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")

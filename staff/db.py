@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +33,6 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    create_engine,
     delete,
     inspect,
     select,
@@ -42,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from actions.storage import as_utc, get_engine, requests_table, utcnow
+from actions.storage import as_utc, get_engine, new_engine, requests_table, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -147,13 +145,7 @@ def staff_engine(url: str) -> Engine:
 @lru_cache(maxsize=4)
 def tracker_engine(url: str) -> Engine:
     """An engine on Rasa's conversation database. Tables are Rasa's to create."""
-    connect_args: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        path = url.split("sqlite:///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"timeout": 30}
-    return create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
+    return new_engine(url)
 
 
 def has_events_table(engine: Engine) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import Browser, sync_playwright
 
 from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
 
@@ -131,3 +132,16 @@ def chromium_path() -> str:
     if not Path(path).exists():
         pytest.fail("chromium is not installed: run `make browser` (apt-get install chromium)")
     return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Browser]:
+    """Headless Debian chromium driven by Playwright (no browser download)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.e2e.test_booking_rest import book
 from tests.e2e.test_staff_api import served_domain
@@ -23,18 +22,6 @@ TABLET = {"width": 800, "height": 1100}
 ADMIN_PASSWORD = "correct horse battery staple"
 HOSTILE = '<img src=x onerror="alert(1)"> <script>alert(2)</script> what is acupuncture?'
 expect.set_options(timeout=30_000)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 def opened(assistant, prefix: str) -> str:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from actions.storage import get_engine, list_requests
 from tests.conftest import render
@@ -30,18 +29,6 @@ expect.set_options(timeout=WAIT_MS)  # the machine may be busy: replies can take
 
 def squash(text: str) -> str:
     return " ".join(text.split())
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
 
 
 class Widget:
