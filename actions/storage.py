@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -38,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +129,25 @@ def get_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
-    metadata.create_all(engine)
+    create_tables(metadata, engine)
     return engine
+
+
+def create_tables(tables: MetaData, engine: Engine, attempts: int = 5) -> None:
+    """``tables.create_all(engine)``, tolerating another process creating the same tables at the
+    same moment: ``make run`` starts the web server, the action server and the delivery worker
+    together on a new database, and the loser of that race gets "table already exists" (SQLite)
+    or a duplicate-type error (PostgreSQL) from its CREATE TABLE. Checking again finds them."""
+    for attempt in range(1, attempts + 1):
+        try:
+            tables.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as error:
+            if attempt == attempts:
+                raise
+            logger.info("Tables were being created by another process (%s); checking again",
+                        type(error).__name__)
+            time.sleep(0.1 * attempt)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from actions.storage import as_utc, get_engine, new_engine, requests_table, utcnow
+from actions.storage import (
+    as_utc,
+    create_tables,
+    get_engine,
+    new_engine,
+    requests_table,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +145,7 @@ events_table = Table(
 def staff_engine(url: str) -> Engine:
     """The DATABASE_URL engine (shared with actions.storage) with the staff tables created."""
     engine = get_engine(url)
-    metadata.create_all(engine)
+    create_tables(metadata, engine)
     return engine
 
 
