@@ -30,12 +30,13 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
-from components.action_validation import use_cached_validator
+from components import server_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,22 @@ def _unreachable(error: Exception) -> bool:
     return isinstance(error, DBAPIError) and bool(error.connection_invalidated)
 
 
+def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    """SQLite in write-ahead-log mode: the staff console reads conversations while Rasa writes
+    them, and a save appends to the log instead of rewriting pages through a rollback journal.
+
+    ``synchronous=NORMAL`` (SQLite's recommendation for WAL) syncs the log at checkpoints rather
+    than at every save: a crash of the server loses nothing; a power cut or kernel crash can
+    lose the conversation turns of the last moments. Appointment requests are not stored here
+    but in the requests database (``DATABASE_URL``), which syncs every commit.
+    """
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 class UrlSQLTrackerStore(SQLTrackerStore):
     """Conversations (Rasa's ``events`` table) in the database the URL names."""
 
@@ -66,9 +83,9 @@ class UrlSQLTrackerStore(SQLTrackerStore):
     ) -> None:
         if not host:
             raise ValueError("the tracker store needs a database URL (TRACKER_DATABASE_URL)")
-        # The Rasa server creates its tracker store once at start-up: the place to swap in the
-        # cheaper check of action server replies (components/action_validation.py).
-        use_cached_validator()
+        # The Rasa server creates its tracker store once, at start-up: the place to install
+        # cheaper ways of doing the same work (components/server_tuning.py).
+        server_tuning.apply()
         url = make_url(host)
         if url.get_backend_name() == "sqlite":
             database = url.database or "var/conversations.db"
@@ -90,8 +107,16 @@ class UrlSQLTrackerStore(SQLTrackerStore):
         # Rasa creates its engine without pre-ping: a connection the database closed (restart,
         # failover, idle timeout) fails the message that picks it from the pool.
         stale = self.engine
-        self.engine = create_engine(stale.url, pool_pre_ping=True,
-                                    **create_engine_kwargs(stale.url))
+        if url.get_backend_name() == "sqlite":
+            # SQLAlchemy 1.4 opens and closes a SQLite file per session (NullPool): a connect,
+            # the pragmas and a close on every read and save. Kept connections instead.
+            self.engine = create_engine(stale.url, poolclass=QueuePool, pool_size=4,
+                                        connect_args={"check_same_thread": False,
+                                                      "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_write_ahead_log)
+        else:
+            self.engine = create_engine(stale.url, pool_pre_ping=True,
+                                        **create_engine_kwargs(stale.url))
         self.sessionmaker = sessionmaker(bind=self.engine)
         stale.dispose()
         logger.info("Conversations are stored in a %s database", url.get_backend_name())

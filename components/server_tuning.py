@@ -1,0 +1,131 @@
+"""Cheaper ways for the Rasa server to do the same work, installed once when it starts.
+
+Each swap keeps Rasa's behaviour (same predictions, same accept/refuse rules) and removes work a
+py-spy profile of the server under load showed to be wasted (figures in docs/benchmarks.md):
+
+* action server replies are checked with a JSON schema validator built once, instead of
+  re-checking the schema itself on every reply (:mod:`components.action_validation`);
+* the graph of model components is walked once per node when Rasa picks the part of the graph a
+  call needs: Rasa's ``GraphSchema._all_dependencies_schema`` walks every path, so shared
+  dependencies are visited again and again on every message and every action prediction;
+* spaCy runs only the parts of its pipeline each caller uses. ``SpacyNLP`` (tokens, lemmas and
+  vectors for the classifiers) never reads named entities, yet ran spaCy's entity recogniser;
+  ``SpacyEntityExtractor`` (PERSON/DATE/TIME for the booking form) reads only the entities, yet
+  ran the tagger, lemmatiser and the shared token-to-vector layer again. The recogniser of the
+  ``en_core_web_sm`` model has its own token-to-vector layer, so it needs none of the others.
+  Training is untouched; the tokens, features and entities at prediction time are identical
+  (``tests/unit/test_server_tuning.py`` compares them with Rasa's own code);
+* an event's class is found from its name with a dictionary: Rasa's ``Event.resolve_by_type``
+  lists every subclass of ``Event`` (and checks each for being abstract) for every event it reads
+  back from the conversation database or from an action server reply.
+
+:func:`apply` is idempotent. The tracker store calls it, because the Rasa server creates its
+tracker store once, at start-up (``rasa train`` and ``make evaluate`` do not: they measure Rasa's
+own code).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa.engine.graph import GraphSchema
+from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
+from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
+from rasa.shared.core.events import Event
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from components.action_validation import use_cached_validator
+
+logger = logging.getLogger(__name__)
+
+ENTITY_PIPE = "ner"
+
+
+def all_dependencies(self: GraphSchema, targets: list[str]) -> list[str]:
+    """Drop-in for ``GraphSchema._all_dependencies_schema``: the targets and every node they
+    need, directly or not, each once (Rasa's version lists a node once per path to it; its
+    callers only test membership)."""
+    required: list[str] = []
+    seen: set[str] = set()
+    pending = list(reversed(targets))
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        required.append(name)
+        node = self.nodes.get(name)
+        if node is not None:  # None: an input placeholder, which needs nothing
+            pending.extend(reversed(list(node.needs.values())))
+    return required
+
+
+def doc_without_entities(self: SpacyNLP, model: Language, text: str | None) -> Doc:
+    """Drop-in for ``SpacyNLP._doc_for_text`` (prediction only): the same tokens, lemmas and
+    vectors, without running the entity recogniser."""
+    return model(self._preprocess_text(text), disable=[ENTITY_PIPE])
+
+
+def entity_doc(nlp: Language, text: str) -> Doc:
+    """The text (original case) through the entity recogniser only."""
+    if ENTITY_PIPE not in nlp.pipe_names:
+        return nlp(text)
+    return nlp(text, disable=[name for name in nlp.pipe_names if name != ENTITY_PIPE])
+
+
+def extract_entities(self: SpacyEntityExtractor, messages: list[Message],
+                     model: SpacyModel) -> list[Message]:
+    """Drop-in for ``SpacyEntityExtractor.process``, parsing with the recogniser only."""
+    dimensions = self._config["dimensions"]
+    for message in messages:
+        doc = entity_doc(model.model, message.get(TEXT))
+        found = self.add_extractor_name(self._extract_entities(doc))
+        extracted = self.filter_irrelevant_entities(found, dimensions)
+        message.set(ENTITIES, message.get(ENTITIES, []) + extracted, add_to_output=True)
+    return messages
+
+
+_EVENT_CLASSES: dict[str, type[Event]] = {}
+
+
+def event_class(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    """Drop-in for ``Event.resolve_by_type``: a found class is remembered by its name; names
+    Rasa does not know (and its special cases) still take Rasa's own path."""
+    found = _EVENT_CLASSES.get(type_name)
+    if found is None:
+        found = rasa_original(Event, "resolve_by_type")(type_name, default)
+        if found is not None and found is not default:
+            _EVENT_CLASSES[type_name] = found
+    return found
+
+
+# (class, attribute, replacement, is a static method)
+_SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
+    (GraphSchema, "_all_dependencies_schema", all_dependencies, False),
+    (SpacyNLP, "_doc_for_text", doc_without_entities, False),
+    (SpacyEntityExtractor, "process", extract_entities, False),
+    (Event, "resolve_by_type", event_class, True),
+)
+
+
+_ORIGINALS: dict[tuple[Any, str], Any] = {}
+
+
+def rasa_original(owner: Any, name: str) -> Any:
+    """Rasa's own implementation of a swapped method (for comparing the two in tests)."""
+    return _ORIGINALS.get((owner, name), getattr(owner, name))
+
+
+def apply() -> None:
+    """Install every swap (once)."""
+    use_cached_validator()
+    for owner, name, replacement, static in _SWAPS:
+        current = getattr(owner, name)
+        if current is not replacement:
+            _ORIGINALS.setdefault((owner, name), current)
+            setattr(owner, name, staticmethod(replacement) if static else replacement)
+            logger.debug("%s.%s replaced by %s", owner.__name__, name, replacement.__name__)

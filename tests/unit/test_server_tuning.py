@@ -1,0 +1,164 @@
+"""The server's cheaper code paths (components/server_tuning.py) give exactly Rasa's results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from rasa.engine.graph import GraphSchema, SchemaNode
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
+from rasa.nlu.featurizers.dense_featurizer.spacy_featurizer import SpacyFeaturizer
+from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
+from rasa.nlu.utils.spacy_utils import SpacyNLP
+from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.utils.common import all_subclasses
+
+from components import server_tuning
+from components.server_tuning import (
+    all_dependencies,
+    doc_without_entities,
+    event_class,
+    extract_entities,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+SPACY = next(c for c in CONFIG["pipeline"] if c["name"] == "SpacyNLP")
+DIMENSIONS = next(c for c in CONFIG["pipeline"]
+                  if c["name"] == "SpacyEntityExtractor")["dimensions"]
+
+
+def node(*needs: str) -> SchemaNode:
+    return SchemaNode(needs={f"i{n}": need for n, need in enumerate(needs)}, uses=SpacyNLP,
+                      constructor_name="create", fn="process", config={})
+
+
+def rasa_dependencies(schema: GraphSchema, targets: list[str]) -> list[str]:
+    return server_tuning.rasa_original(GraphSchema, "_all_dependencies_schema")(schema, targets)
+
+
+def test_diamond_graph_each_node_once():
+    schema = GraphSchema({"a": node(), "b": node("a"), "c": node("a", "inputs"),
+                          "d": node("b", "c"), "e": node("d", "d"), "lonely": node()})
+    ours = all_dependencies(schema, ["e"])
+    assert sorted(ours) == ["a", "b", "c", "d", "e", "inputs"]
+    assert len(ours) == len(set(ours))
+    assert set(rasa_dependencies(schema, ["e"])) == set(ours)
+    assert len(rasa_dependencies(schema, ["e"])) > len(ours)  # Rasa lists "a" once per path
+
+
+def test_same_nodes_as_rasa_for_every_target_of_the_clinic_graph():
+    recipe = DefaultV1Recipe()
+    schema = recipe.graph_config_for_recipe(CONFIG, {}).predict_schema
+    assert len(schema.nodes) > 15
+    for target in schema.nodes:
+        assert set(all_dependencies(schema, [target])) == set(rasa_dependencies(schema, [target]))
+    everything = list(schema.nodes)
+    assert set(all_dependencies(schema, everything)) == set(rasa_dependencies(schema, everything))
+    assert server_tuning.GraphSchema.minimal_graph_schema(schema, everything) == schema
+
+
+def texts_from_data(step: int = 7) -> list[str]:
+    texts: list[str] = []
+    for path in sorted((ROOT / "data" / "nlu").glob("*.yml")):
+        for block in yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"]:
+            for line in block.get("examples", "").splitlines():
+                text = line.strip()[2:].strip()
+                if text:
+                    texts.append(text)
+    return texts[::step] + [
+        "I'm Maria Lopez, could I come next Tuesday afternoon at 3pm?",
+        "my name is John O'Neill and I'd like the first appointment on Monday the 3rd",
+        "  ", "???", "Ünïcödé and emoji 🤕 headache",
+    ]
+
+
+@pytest.fixture(scope="module")
+def spacy_model():
+    return SpacyNLP.load_model(SPACY["model"])
+
+
+def features(spacy_model, text: str, doc_for_text) -> dict:
+    nlp = SpacyNLP(spacy_model, {**SpacyNLP.get_default_config(), **SPACY})
+    tokenizer = SpacyTokenizer(SpacyTokenizer.get_default_config())
+    featurizer = SpacyFeaturizer({**SpacyFeaturizer.get_default_config(), "pooling": "mean"},
+                                 "featurizer")
+    message = Message(data={TEXT: text})
+    original = SpacyNLP._doc_for_text
+    SpacyNLP._doc_for_text = doc_for_text
+    try:
+        nlp.process([message], spacy_model)
+    finally:
+        SpacyNLP._doc_for_text = original
+    tokenizer.process([message])
+    featurizer.process([message])
+    sequence, sentence = message.get_dense_features(TEXT, ["featurizer"])
+    return {"tokens": [(t.text, t.start, t.end, t.lemma, t.get("pos")) for t in
+                       message.get("text_tokens")],
+            "sequence": sequence.features if sequence else None,
+            "sentence": sentence.features if sentence else None}
+
+
+def test_tokens_lemmas_and_vectors_identical(spacy_model):
+    rasa = server_tuning.rasa_original(SpacyNLP, "_doc_for_text")
+    texts = texts_from_data()
+    assert len(texts) > 200
+    for text in texts:
+        expected, ours = features(spacy_model, text, rasa), features(spacy_model, text,
+                                                                     doc_without_entities)
+        assert ours["tokens"] == expected["tokens"], text
+        for kind in ("sequence", "sentence"):
+            if expected[kind] is None:
+                assert ours[kind] is None, text
+            else:
+                assert np.array_equal(ours[kind], expected[kind]), text
+
+
+def test_entities_identical(spacy_model):
+    extractor = SpacyEntityExtractor({**SpacyEntityExtractor.get_default_config(),
+                                      "dimensions": DIMENSIONS})
+    rasa = server_tuning.rasa_original(SpacyEntityExtractor, "process")
+    found = 0
+    for text in texts_from_data(step=3):
+        expected = rasa(extractor, [Message(data={TEXT: text})], spacy_model)[0]
+        ours = extract_entities(extractor, [Message(data={TEXT: text})], spacy_model)[0]
+        assert ours.get(ENTITIES, []) == expected.get(ENTITIES, []), text
+        found += len(ours.get(ENTITIES, []))
+    assert found >= 20  # the comparison saw names, dates and times, not only empty lists
+
+
+def test_event_classes_found_as_rasa_finds_them(monkeypatch):
+    monkeypatch.setattr(server_tuning, "_EVENT_CLASSES", {})
+    rasa = server_tuning.rasa_original(Event, "resolve_by_type")
+    names = {cls.type_name for cls in all_subclasses(Event)}
+    assert {"user", "bot", "action", "slot", "active_loop", "session_started"} <= names
+    for _ in range(2):  # the second round answers from the dictionary
+        for name in names:
+            assert event_class(name) is rasa(name)
+    assert event_class("topic") is None
+    assert event_class("no_such_event", default=UserUttered) is UserUttered
+    with pytest.raises(ValueError, match="Unknown event name"):
+        event_class("no_such_event")
+    assert "no_such_event" not in server_tuning._EVENT_CLASSES
+    events = [{"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet"}}},
+              {"event": "slot", "name": "patient_name", "value": "Maria"}]
+    assert [type(Event.from_parameters(e)) for e in events] == [UserUttered, SlotSet]
+
+
+def test_apply_installs_each_swap_once(monkeypatch):
+    for owner, name, _, static in server_tuning._SWAPS:
+        original = server_tuning.rasa_original(owner, name)
+        monkeypatch.setattr(owner, name, staticmethod(original) if static else original)
+    server_tuning.apply()
+    server_tuning.apply()
+    assert Event.resolve_by_type is event_class
+    assert Event.from_parameters({"event": "action", "name": "action_listen"}).type_name == "action"
+    assert GraphSchema._all_dependencies_schema is all_dependencies
+    assert SpacyNLP._doc_for_text is doc_without_entities
+    assert SpacyEntityExtractor.process is extract_entities
+    assert server_tuning.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
