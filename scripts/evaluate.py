@@ -18,6 +18,7 @@ Definitions:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +31,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 logger = logging.getLogger("evaluate")
 
@@ -138,13 +141,37 @@ def default_config(path: Path) -> Path:
     return path
 
 
-def cross_validate(label: str, config: Path, folds: int) -> Path:
+def nlu_inputs(config: Path, folds: int) -> str:
+    """What a cross-validation result depends on: the NLU pipeline, the language, the NLU data
+    and the number of folds (not the dialogue policies)."""
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(json.dumps(
+        {"pipeline": settings.get("pipeline"), "language": settings.get("language"),
+         "folds": folds}, sort_keys=True).encode())
+    for path in sorted((ROOT / "data" / "nlu").rglob("*.yml")):
+        digest.update(path.relative_to(ROOT).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cross_validate(label: str, config: Path, folds: int, reuse: bool = False) -> Path:
+    """``rasa test nlu --cross-validation``; with ``reuse``, an earlier result for exactly the
+    same pipeline, data and folds is kept instead (a 5-fold run takes most of an hour)."""
     out = RESULTS / f"cv-{label}"
+    inputs = nlu_inputs(config, folds)
+    stamp = out / "inputs.sha256"
+    if reuse and (out / "intent_report.json").exists() and stamp.exists() \
+            and stamp.read_text().strip() == inputs:
+        logger.info("reusing the %s cross-validation of %s", label,
+                    (out / "finished.txt").read_text().strip())
+        return out
     shutil.rmtree(out, ignore_errors=True)
     started = time.monotonic()
     rasa("test", "nlu", "--cross-validation", "--folds", str(folds), "--nlu", "data/nlu",
          "--config", str(config), "--out", str(out))
     (out / "seconds.txt").write_text(f"{time.monotonic() - started:.0f}\n")
+    (out / "finished.txt").write_text(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n")
+    stamp.write_text(inputs + "\n")
     return out
 
 
@@ -256,6 +283,8 @@ def write_docs(sets: list[SetResult], cv: dict[str, Path], story: tuple[int, int
         answers = {label: load(out / "response_selection_report.json")
                    for label, out in cv.items()}
         seconds = {label: (out / "seconds.txt").read_text().strip() for label, out in cv.items()}
+        finished = {label: (out / "finished.txt").read_text().strip()
+                    if (out / "finished.txt").exists() else "unknown" for label, out in cv.items()}
         lines.append("| intent accuracy | " + " | ".join(
             pct(summaries[x]["accuracy"]) for x in labels) + " |")
         lines.append("| intent macro F1 | " + " | ".join(
@@ -266,6 +295,7 @@ def write_docs(sets: list[SetResult], cv: dict[str, Path], story: tuple[int, int
             pct(answers[x]["accuracy"]) for x in labels) + " |")
         lines.append("| time for all folds | " + " | ".join(
             f"{seconds[x]} s" for x in labels) + " |")
+        lines.append("| finished | " + " | ".join(finished[x] for x in labels) + " |")
         lines += ["", "Per intent (precision / recall / F1):", "",
                   "| intent | n | " + " | ".join(labels) + " |",
                   "|---|---|" + "---|" * len(labels)]
@@ -306,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-default", action="store_true",
                         help="skip the default-pipeline cross-validation")
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation")
+    parser.add_argument("--reuse-cv", action="store_true",
+                        help="keep the cross-validation results in results/evaluate when the "
+                             "NLU pipeline, data/nlu and folds are the same as then")
     parser.add_argument("--no-stories", action="store_true",
                         help="skip the test stories (make test runs them on their own)")
     args = parser.parse_args(argv)
@@ -324,10 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     cv: dict[str, Path] = {}
     folds = args.folds
     if not (args.no_cv or args.ci):
-        cv["clinic"] = cross_validate("clinic", ROOT / "config.yml", folds)
+        cv["clinic"] = cross_validate("clinic", ROOT / "config.yml", folds, args.reuse_cv)
         if not args.no_default:
             cv["default"] = cross_validate(
-                "default", default_config(RESULTS / "default-config.yml"), folds)
+                "default", default_config(RESULTS / "default-config.yml"), folds, args.reuse_cv)
         for label, out in cv.items():
             report = load(out / "intent_report.json")
             print(f"\n{folds}-fold CV ({label}): intent accuracy {pct(report['accuracy'])}, "
