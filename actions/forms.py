@@ -92,6 +92,23 @@ def mentions_contact(text: str) -> bool:
     return bool(find_phone(text, get_clinic().country) or find_email(text))
 
 
+def is_bare_contact(tracker: Tracker) -> bool:
+    """The answer to "what is the best phone number or e-mail address?" is just that: an address
+    such as "forget.me@example.com" or "stop.smith@..." can look like "cancel" to the classifier,
+    but a message that is a contact detail and at most two other words is an answer, not a
+    request to stop. Emergencies are never overridden (the caller checks the intent first)."""
+    if latest_intent(tracker) == "emergency" or \
+            tracker.get_slot("requested_slot") != "patient_contact":
+        return False
+    text = latest_text(tracker)
+    email = find_email(text)
+    phone = find_phone(text, get_clinic().country)
+    if not (email or phone):
+        return False
+    rest = re.sub(re.escape(email), " ", text, flags=re.I) if email else text
+    return len(re.findall(r"[^\W\d_]+", rest)) <= 2  # words; a phone number's digits are none
+
+
 def free_text(value: Any) -> str | None:
     """A reason or message with its whitespace tidied, or None when empty or too long."""
     text = " ".join(str(value or "").split())
@@ -154,7 +171,7 @@ class PatientDetailsValidation(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if latest_intent(tracker) in INTERRUPTIONS:
+        if latest_intent(tracker) in INTERRUPTIONS and not is_bare_contact(tracker):
             return []  # nothing extracted: the form is rejected and a rule answers instead
         return await super().run(dispatcher, tracker, domain)
 

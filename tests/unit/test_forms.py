@@ -181,3 +181,29 @@ async def test_after_no_it_asks_what_to_change(make_tracker, dispatcher, domain)
     assert responses(dispatcher) == ["utter_booking_what_to_change"]
     assert events == [{"event": "slot", "timestamp": None, "name": "booking_change_requested",
                        "value": False}]
+
+
+@pytest.mark.parametrize(("text", "intent", "stored"), [
+    ("forget.ana@example.com", "cancel_form", "forget.ana@example.com"),
+    ("it's Stop.Smith@Example.com", "cancel_form", "stop.smith@example.com"),
+    ("(212) 555-0123", "request_human", "(212) 555-0123"),
+])
+async def test_a_bare_contact_detail_is_an_answer_whatever_the_classifier_says(
+        make_tracker, dispatcher, domain, text, intent, stored):
+    slots = await run_form(make_tracker, dispatcher, domain, text, intent=intent,
+                           requested="patient_contact")
+    assert slots["patient_contact"] == stored
+
+
+@pytest.mark.parametrize(("text", "intent", "requested"), [
+    ("never mind, I don't want to give you my number 212 555 0123", "cancel_form",
+     "patient_contact"),
+    ("forget.ana@example.com", "cancel_form", "patient_name"),  # not what was asked
+    ("ana@example.com worst headache of my life", "emergency", "patient_contact"),
+    ("stop", "cancel_form", "patient_contact"),
+])
+async def test_interruptions_still_stop_the_form(make_tracker, dispatcher, domain, text, intent,
+                                                 requested):
+    tracker = make_tracker(slots={"requested_slot": requested}, text=text, intent=intent,
+                           active_loop="booking_form")
+    assert await ValidateBookingForm().run(dispatcher, tracker, domain) == []
