@@ -1,7 +1,7 @@
 """Cheaper ways for the Rasa server to do the same work, installed once when it starts.
 
 Each swap keeps Rasa's behaviour (same predictions, same accept/refuse rules) and removes work a
-py-spy profile of the server under load showed to be wasted (figures in docs/benchmarks.md):
+py-spy profile of the server under load showed to be wasted (figures in README, "Performance"):
 
 * action server replies are checked with a JSON schema validator built once, instead of
   re-checking the schema itself on every reply (:mod:`components.action_validation`);
