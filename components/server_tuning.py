@@ -17,7 +17,14 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   (``tests/unit/test_server_tuning.py`` compares them with Rasa's own code);
 * an event's class is found from its name with a dictionary: Rasa's ``Event.resolve_by_type``
   lists every subclass of ``Event`` (and checks each for being abstract) for every event it reads
-  back from the conversation database or from an action server reply.
+  back from the conversation database or from an action server reply;
+* a message is understood (spaCy, the classifiers, the response selector) on one worker thread
+  instead of on the server's event loop. Rasa runs that model graph synchronously inside the loop,
+  so while it parsed one patient's message nothing else moved: a booking turn whose action-server
+  reply had arrived waited behind every message parsed in the meantime, at each of its action
+  calls. One thread, so the model graph still runs one message at a time, as before; the loop
+  meanwhile reads requests, answers, and carries on the conversations waiting on the action
+  server or the database (TensorFlow and spaCy release the interpreter lock while they compute).
 
 :func:`apply` is idempotent. The tracker store calls it, because the Rasa server creates its
 tracker store once, at start-up (``rasa train`` and ``make evaluate`` do not: they measure Rasa's
@@ -26,13 +33,18 @@ own code).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.engine.graph import GraphSchema
 from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from spacy.language import Language
@@ -103,12 +115,42 @@ def event_class(type_name: str, default: type[Event] | None = None) -> type[Even
     return found
 
 
+_NLU_THREAD: ThreadPoolExecutor | None = None
+
+
+def nlu_thread() -> ThreadPoolExecutor:
+    """The one thread that runs the NLU model graph (created on first use)."""
+    global _NLU_THREAD
+    if _NLU_THREAD is None:
+        _NLU_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clinic-nlu")
+    return _NLU_THREAD
+
+
+async def parse_off_loop(self: MessageProcessor, message: UserMessage,
+                         tracker: DialogueStateTracker | None = None,
+                         only_output_properties: bool = True) -> dict[str, Any]:
+    """Drop-in for ``MessageProcessor.parse_message``: the same steps, with the model graph
+    run on :func:`nlu_thread` while the event loop goes on with other conversations."""
+    if self.http_interpreter:  # NLU on another server: already a network await
+        return await rasa_original(MessageProcessor, "parse_message")(
+            self, message, tracker, only_output_properties)
+    if tracker is None:
+        tracker = DialogueStateTracker.from_events(message.sender_id, [])
+    parse_data = await asyncio.get_running_loop().run_in_executor(
+        nlu_thread(), self._parse_message_with_graph, message, tracker, only_output_properties)
+    self._update_full_retrieval_intent(parse_data)
+    logger.debug("message parsed: intent %s", parse_data.get("intent", {}).get("name"))
+    self._check_for_unseen_features(parse_data)
+    return parse_data
+
+
 # (class, attribute, replacement, is a static method)
 _SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
     (GraphSchema, "_all_dependencies_schema", all_dependencies, False),
     (SpacyNLP, "_doc_for_text", doc_without_entities, False),
     (SpacyEntityExtractor, "process", extract_entities, False),
     (Event, "resolve_by_type", event_class, True),
+    (MessageProcessor, "parse_message", parse_off_loop, False),
 )
 
 

@@ -161,4 +161,96 @@ def test_apply_installs_each_swap_once(monkeypatch):
     assert GraphSchema._all_dependencies_schema is all_dependencies
     assert SpacyNLP._doc_for_text is doc_without_entities
     assert SpacyEntityExtractor.process is extract_entities
+    from rasa.core.processor import MessageProcessor
+    assert MessageProcessor.parse_message is server_tuning.parse_off_loop
     assert server_tuning.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
+
+
+class SlowGraph:
+    """A stand-in for the model graph: answers after a pause, noting the thread it ran on."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+
+    def run(self, inputs: dict, targets: list[str]) -> dict:
+        import threading
+        import time
+
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.3)
+        message = inputs["__message__"][0]
+        parsed = Message(data={TEXT: message.text,
+                               "intent": {"name": "faq", "confidence": 0.9},
+                               "entities": [],
+                               "response_selector": {
+                                   "all_retrieval_intents": ["faq"],
+                                   "faq": {"response": {"intent_response_key":
+                                                        "faq/what_is_acupuncture"}}}},
+                         output_properties={TEXT, "intent", "entities", "response_selector"})
+        return {targets[0]: [parsed]}
+
+
+def processor_with(graph: SlowGraph):
+    from types import SimpleNamespace
+
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.domain import Domain
+
+    processor = object.__new__(MessageProcessor)
+    processor.http_interpreter = None
+    processor.graph_runner = graph
+    processor.model_metadata = SimpleNamespace(nlu_target="run_RegexMessageHandler")
+    processor.domain = Domain.empty()
+    return processor
+
+
+def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
+    import asyncio
+    import threading
+
+    from rasa.core.channels.channel import UserMessage
+    from rasa.core.processor import MessageProcessor
+
+    rasa_parse = server_tuning.rasa_original(MessageProcessor, "parse_message")
+    message = UserMessage("what is acupuncture?", sender_id="patient-1")
+
+    async def scenario() -> tuple[dict, dict, int, list[str]]:
+        graph = SlowGraph()
+        processor = processor_with(graph)
+        expected = await rasa_parse(processor, message)
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        ours = await server_tuning.parse_off_loop(processor, message)
+        ticking.cancel()
+        return expected, ours, ticks, graph.threads
+
+    expected, ours, ticks, threads = asyncio.run(scenario())
+    assert ours == expected
+    assert ours["intent"]["full_retrieval_intent_name"] == "faq/what_is_acupuncture"
+    assert threads[0] == threading.current_thread().name  # Rasa: on the loop's own thread
+    assert threads[1].startswith("clinic-nlu")
+    assert ticks >= 10  # the loop kept running during the 0.3 s parse (it stalled under Rasa's)
+
+
+def test_parse_with_an_nlu_server_keeps_rasas_path():
+    import asyncio
+
+    from rasa.core.channels.channel import UserMessage
+
+    class RemoteNLU:
+        async def parse(self, message: UserMessage) -> dict:
+            return {"text": message.text, "intent": {"name": "greet", "confidence": 1.0},
+                    "entities": []}
+
+    processor = processor_with(SlowGraph())
+    processor.http_interpreter = RemoteNLU()
+    parsed = asyncio.run(server_tuning.parse_off_loop(processor, UserMessage("hi")))
+    assert parsed["intent"]["name"] == "greet"
+    assert processor.graph_runner.threads == []
