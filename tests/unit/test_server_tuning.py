@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.engine.graph import GraphSchema, SchemaNode
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
 from rasa.nlu.featurizers.dense_featurizer.spacy_featurizer import SpacyFeaturizer
 from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
 from rasa.nlu.utils.spacy_utils import SpacyNLP
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SlotSet, UserUttered
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -161,7 +168,6 @@ def test_apply_installs_each_swap_once(monkeypatch):
     assert GraphSchema._all_dependencies_schema is all_dependencies
     assert SpacyNLP._doc_for_text is doc_without_entities
     assert SpacyEntityExtractor.process is extract_entities
-    from rasa.core.processor import MessageProcessor
     assert MessageProcessor.parse_message is server_tuning.parse_off_loop
     assert server_tuning.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
 
@@ -173,9 +179,6 @@ class SlowGraph:
         self.threads: list[str] = []
 
     def run(self, inputs: dict, targets: list[str]) -> dict:
-        import threading
-        import time
-
         self.threads.append(threading.current_thread().name)
         time.sleep(0.3)
         message = inputs["__message__"][0]
@@ -191,11 +194,6 @@ class SlowGraph:
 
 
 def processor_with(graph: SlowGraph):
-    from types import SimpleNamespace
-
-    from rasa.core.processor import MessageProcessor
-    from rasa.shared.core.domain import Domain
-
     processor = object.__new__(MessageProcessor)
     processor.http_interpreter = None
     processor.graph_runner = graph
@@ -205,12 +203,6 @@ def processor_with(graph: SlowGraph):
 
 
 def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
-    import asyncio
-    import threading
-
-    from rasa.core.channels.channel import UserMessage
-    from rasa.core.processor import MessageProcessor
-
     rasa_parse = server_tuning.rasa_original(MessageProcessor, "parse_message")
     message = UserMessage("what is acupuncture?", sender_id="patient-1")
 
@@ -240,10 +232,6 @@ def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
 
 
 def test_parse_with_an_nlu_server_keeps_rasas_path():
-    import asyncio
-
-    from rasa.core.channels.channel import UserMessage
-
     class RemoteNLU:
         async def parse(self, message: UserMessage) -> dict:
             return {"text": message.text, "intent": {"name": "greet", "confidence": 1.0},
