@@ -25,6 +25,9 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   calls. One thread, so the model graph still runs one message at a time, as before; the loop
   meanwhile reads requests, answers, and carries on the conversations waiting on the action
   server or the database (TensorFlow and spaCy release the interpreter lock while they compute).
+  The one part of the graph the loop still runs, the dialogue policy (``select_prediction``:
+  RulePolicy and its data), shares a single node with the NLU part, ``domain_provider``, which
+  only hands out the loaded domain.
 
 :func:`apply` is idempotent. The tracker store calls it, because the Rasa server creates its
 tracker store once, at start-up (``rasa train`` and ``make evaluate`` do not: they measure Rasa's

@@ -242,3 +242,14 @@ def test_parse_with_an_nlu_server_keeps_rasas_path():
     parsed = asyncio.run(server_tuning.parse_off_loop(processor, UserMessage("hi")))
     assert parsed["intent"]["name"] == "greet"
     assert processor.graph_runner.threads == []
+
+
+def test_the_loop_and_the_nlu_thread_share_only_the_domain_provider():
+    """The dialogue policy still runs on the event loop while the NLU thread parses: the two
+    parts of the graph may only share nodes that hold no per-call state."""
+    config = DefaultV1Recipe().graph_config_for_recipe(CONFIG, {})
+    schema = config.predict_schema
+    nlu = set(schema.minimal_graph_schema([config.nlu_target]).nodes)
+    core = set(schema.minimal_graph_schema([config.core_target]).nodes)
+    assert len(nlu) > 10 and "run_RulePolicy0" in core
+    assert nlu & core == {"domain_provider"}
