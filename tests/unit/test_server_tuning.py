@@ -32,6 +32,7 @@ from components.server_tuning import (
     event_class,
     extract_entities,
 )
+from tests.loop_ticks import LoopTicks
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
@@ -210,18 +211,9 @@ def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
         graph = SlowGraph()
         processor = processor_with(graph)
         expected = await rasa_parse(processor, message)
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticking = asyncio.create_task(ticker())
-        ours = await server_tuning.parse_off_loop(processor, message)
-        ticking.cancel()
-        return expected, ours, ticks, graph.threads
+        async with LoopTicks() as ticks:
+            ours = await server_tuning.parse_off_loop(processor, message)
+        return expected, ours, ticks.count, graph.threads
 
     expected, ours, ticks, threads = asyncio.run(scenario())
     assert ours == expected

@@ -40,6 +40,7 @@ from channels.twilio import (
 )
 from tests.conftest import render
 from tests.fake_twilio import error_resource, message_resource
+from tests.loop_ticks import LoopTicks
 
 SID = "AC" + "f" * 32
 TOKEN = "unit-test-auth-token"
@@ -315,18 +316,9 @@ async def test_the_event_loop_keeps_running_while_twilio_answers():
             threading.Event().wait(0.3)  # a slow API, in the worker thread
             return super().request(*args, **kwargs)
 
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    task = asyncio.create_task(ticker())
-    await output(SlowHttp()).send_text_message(PATIENT, "hello")
-    task.cancel()
-    assert ticks >= 5  # a blocking send would have stopped the loop: 0 or 1 tick
+    async with LoopTicks() as ticks:
+        await output(SlowHttp()).send_text_message(PATIENT, "hello")
+    assert ticks.count >= 5  # a blocking send would have stopped the loop: 0 or 1 tick
 
 
 async def test_button_numbers_run_on_within_one_turn():
