@@ -4,8 +4,9 @@ Rasa 3.6 splits the data with ``StratifiedKFold(shuffle=True)`` and no seed
 (``rasa.nlu.test.generate_folds``), so every run, and each of the two pipelines ``make evaluate``
 compares, is scored on a different random split. With 2,000 examples and intents of 30, two runs
 of the same pipeline on different splits gave intents whose examples had not changed F1 scores
-up to 0.12 apart (README, "Model quality"). Here the split is seeded (:data:`FOLD_SEED`), so both pipelines are trained and
-tested on exactly the same folds and a difference between them is the pipelines' own.
+up to 0.12 apart (README, "Model quality"). Here the split is seeded (:data:`FOLD_SEED`), so
+both pipelines are trained and tested on exactly the same folds and a difference between them
+is the pipelines' own.
 
 Usage (the arguments are those of ``rasa test nlu``)::
 
