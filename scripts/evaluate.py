@@ -204,11 +204,11 @@ def cross_validate(label: str, config: Path, folds: int, reuse: bool = False) ->
     return out
 
 
-def test_set(name: str, path: Path) -> SetResult:
+def test_set(name: str, path: Path, training: set[str]) -> SetResult:
     out = RESULTS / name
     shutil.rmtree(out, ignore_errors=True)
     rasa("test", "nlu", "--nlu", str(path), "--model", str(MODEL), "--out", str(out))
-    return summarize(name, out, example_texts(path), set(example_texts(ROOT / "data" / "nlu")))
+    return summarize(name, out, example_texts(path), training)
 
 
 def stories() -> tuple[int, int]:
@@ -394,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     RESULTS.mkdir(parents=True, exist_ok=True)
     floors = Floors()
-    sets = [test_set(name, path) for name, path in HELD_OUT_SETS.items() if path.exists()]
+    training = set(example_texts(ROOT / "data" / "nlu"))
+    sets = [test_set(name, path, training) for name, path in HELD_OUT_SETS.items()
+            if path.exists()]
     for result in sets:
         print_set(result)
     story = (0, 0) if args.no_stories else stories()
