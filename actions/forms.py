@@ -171,9 +171,13 @@ class PatientDetailsValidation(FormValidationAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        if latest_intent(tracker) in INTERRUPTIONS and not is_bare_contact(tracker):
+        if self.interrupts(tracker):
             return []  # nothing extracted: the form is rejected and a rule answers instead
         return await super().run(dispatcher, tracker, domain)
+
+    def interrupts(self, tracker: Tracker) -> bool:
+        """Whether the latest message steps out of the form (see :data:`INTERRUPTIONS`)."""
+        return latest_intent(tracker) in INTERRUPTIONS and not is_bare_contact(tracker)
 
     # ---------------------------------------------------------------- extraction
 
@@ -356,6 +360,14 @@ class ValidateHandoffForm(PatientDetailsValidation):
 
     def name(self) -> str:
         return "validate_handoff_form"
+
+    def interrupts(self, tracker: Tracker) -> bool:
+        # Asked what the staff should know, "please call me back about ..." reads as asking for
+        # a person: in this form it is the message itself, not a request to leave the form.
+        if tracker.get_slot("requested_slot") == "handoff_message" and \
+                latest_intent(tracker) == "request_human":
+            return False
+        return super().interrupts(tracker)
 
     async def extract_handoff_message(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from actions import forms
-from actions.forms import ActionAskBookingConfirmed, ValidateBookingForm
+from actions.forms import ActionAskBookingConfirmed, ValidateBookingForm, ValidateHandoffForm
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -207,3 +207,21 @@ async def test_interruptions_still_stop_the_form(make_tracker, dispatcher, domai
     tracker = make_tracker(slots={"requested_slot": requested}, text=text, intent=intent,
                            active_loop="booking_form")
     assert await ValidateBookingForm().run(dispatcher, tracker, domain) == []
+
+
+@pytest.mark.parametrize(("intent", "requested", "kept"), [
+    ("request_human", "handoff_message", True),  # "please call me about my results"
+    ("request_human", "patient_name", False),  # asked for the name: a real interruption
+    ("emergency", "handoff_message", False),
+    ("cancel_form", "handoff_message", False),
+])
+async def test_a_message_for_staff_may_ask_for_a_call(make_tracker, dispatcher, domain, intent,
+                                                      requested, kept):
+    text = "please call me about my results from last week"
+    tracker = make_tracker(slots={"requested_slot": requested, "patient_name": "Maria Lopez",
+                                  "patient_contact": "maria@example.com"},
+                           text=text, intent=intent, active_loop="handoff_form")
+    events = await ValidateHandoffForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert (slots.get("handoff_message") == text) is kept
+    assert (events == []) is not kept
