@@ -40,8 +40,6 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from components import server_tuning
-
 logger = logging.getLogger(__name__)
 
 # How long one message waits for an unreachable conversation database before Rasa's fail-safe
@@ -102,9 +100,6 @@ class UrlSQLTrackerStore(SQLTrackerStore):
     ) -> None:
         if not host:
             raise ValueError("the tracker store needs a database URL (TRACKER_DATABASE_URL)")
-        # The Rasa server creates its tracker store once, at start-up: the place to install
-        # cheaper ways of doing the same work (components/server_tuning.py).
-        server_tuning.apply()
         url = make_url(host)
         if url.get_backend_name() == "sqlite":
             database = url.database or "var/conversations.db"

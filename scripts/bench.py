@@ -47,7 +47,7 @@ from scripts.bench_load import (
 )
 from scripts.bench_report import text_report, write_markdown, write_plot
 from scripts.bench_stats import ratio, summarize
-from scripts.serve import DEFAULT_MODEL, PROJECT_ROOT, Stack, StackConfig, free_port
+from scripts.serve import DEFAULT_MODEL, PROJECT_ROOT, Stack, StackConfig, free_port, rasa_command
 
 logger = logging.getLogger("bench")
 
@@ -225,7 +225,7 @@ def train_baseline(work: Path) -> tuple[Path, float]:
 def measure_training(config: Path, work: Path) -> float:
     """Time ``rasa train`` of the clinic's domain and data with ``config``, from scratch."""
     out = work / "clinic-train"
-    return run_timed([rasa_bin(), "train", "--config", str(config), "--domain", "domain.yml",
+    return run_timed([*rasa_command(), "train", "--config", str(config), "--domain", "domain.yml",
                       "--data", "data", "--out", str(out), "--fixed-model-name", "bench"],
                      cwd=PROJECT_ROOT, env=base_env(work / "cache-clinic"),
                      log=work / "logs" / "clinic-train.log")
@@ -294,7 +294,7 @@ def default_stack(model: Path, work: Path) -> Stack:
         rasa_port=free_port(), action_port=free_port(), web_port=free_port(), model=model,
         log_dir=work / "logs" / "default",
         endpoints=server_dir / "endpoints.yml", credentials=server_dir / "credentials.yml",
-        only=("rasa server",),
+        only=("rasa server",), rasa_changes=False,  # Rasa as shipped
         extra_env={"TRACKER_DATABASE_URL": f"sqlite:///{server_dir / 'unused.db'}"},
     ))
 

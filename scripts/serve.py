@@ -72,6 +72,9 @@ class StackConfig:
     credentials: Path = Path("credentials.yml")
     # Names of the services to start (e.g. ("rasa server",)); empty: all of them.
     only: tuple[str, ...] = ()
+    # The project's changes to Rasa (components/rasa_changes.py); False: Rasa exactly as shipped
+    # (the benchmark's starter-bot server).
+    rasa_changes: bool = True
 
     @classmethod
     def from_env(cls) -> StackConfig:
@@ -131,12 +134,19 @@ def channel_defaults(config: StackConfig, environ: dict[str, str]) -> dict[str, 
     return {name: value for name, value in defaults.items() if not environ.get(name)}
 
 
+def rasa_command(with_changes: bool = True) -> list[str]:
+    """The command that starts Rasa: the project's (``scripts/run_rasa.py``: Rasa's CLI with the
+    project's changes installed) or Rasa's own."""
+    if with_changes:
+        return [sys.executable, "-m", "scripts.run_rasa"]
+    return [str(Path(sys.executable).parent / "rasa")]
+
+
 class Stack:
     """The action server and the Rasa server, started and stopped as one."""
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        bin_dir = Path(sys.executable).parent
         action_url = f"http://{_local(config.action_host)}:{config.action_port}"
         self.action_url = action_url
         self.rasa_url = f"http://{_local(config.rasa_host)}:{config.rasa_port}"
@@ -160,7 +170,7 @@ class Stack:
             ),
             Service(
                 name="rasa server",
-                argv=[str(bin_dir / "rasa"), "run",
+                argv=[*rasa_command(config.rasa_changes), "run",
                       "--model", str(config.model),
                       "--endpoints", str(config.endpoints),
                       "--credentials", str(config.credentials),
@@ -195,16 +205,19 @@ class Stack:
 
     def start(self, timeout: float = 300.0) -> None:
         """Start every service and wait until each answers; stop all on failure."""
+        start_together([self], timeout)
+
+    def spawn(self) -> None:
+        """Start every service's process, without waiting for it to answer."""
         if not self.config.model.exists():
             raise RuntimeError(f"no trained model at {self.config.model}: run `make train` first")
-        try:
-            for service in self.services:
-                self._spawn(service)
-            for service in self.services:
-                self._wait_ready(service, timeout)
-        except BaseException:
-            self.stop()
-            raise
+        for service in self.services:
+            self._spawn(service)
+
+    def wait_ready(self, timeout: float = 300.0) -> None:
+        """Wait until every started service answers its health check."""
+        for service in self.services:
+            self._wait_ready(service, timeout)
 
     def _spawn(self, service: Service) -> None:
         stdout: IO[bytes] | None = None
@@ -281,6 +294,21 @@ class Stack:
             if service.log is not None:
                 service.log.close()
                 service.log = None
+
+
+def start_together(stacks: list[Stack], timeout: float = 300.0) -> None:
+    """Start the processes of several stacks at once, then wait for all of them (two Rasa
+    servers load their models side by side instead of one after the other); stop them all
+    when one fails to start."""
+    try:
+        for stack in stacks:
+            stack.spawn()
+        for stack in stacks:
+            stack.wait_ready(timeout)
+    except BaseException:
+        for stack in stacks:
+            stack.stop()
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,6 +110,10 @@ def test_rasa_gets_what_endpoints_and_credentials_read(compose: dict[str, Any],
     env = environment(compose, "rasa")
     assert needed - set(env) == set(), "Rasa would refuse endpoints.yml / credentials.yml"
     command = compose["services"]["rasa"]["command"]
+    # started as make run starts it: the project's changes to Rasa installed first
+    assert compose["services"]["rasa"]["entrypoint"] == ["python", "-m", "scripts.run_rasa"]
+    assert compose["services"]["rasa"]["working_dir"] == "/app"
+    assert command[0] == "run"
     assert command[command.index("--endpoints") + 1] == "/app/endpoints.yml"
     assert command[command.index("--credentials") + 1] == "/app/credentials.yml"
     # the Rasa servers reach the action servers through the load balancer

@@ -1,6 +1,23 @@
-"""Cheaper ways for the Rasa server to do the same work, installed once when it starts.
+"""Every change this project makes to Rasa's own behaviour, each with its reason, in one place.
 
-Each swap keeps Rasa's behaviour (same predictions, same accept/refuse rules) and removes work a
+Nothing here runs on import. ``scripts/run_rasa.py`` (the project's ``rasa`` command: ``make run``,
+``make train``, the tests) installs the server changes before ``rasa run`` and the training
+change before ``rasa train``; ``tests/unit/test_rasa_changes.py`` checks each against Rasa's own
+code.
+
+**Training** (:func:`apply_training`):
+
+* FAQ answers are not training data for this pipeline. Rasa copies the text of every retrieval
+  response (``utter_faq/...``) from the domain into the NLU training data, for its
+  ``ResponseSelector``, and fingerprints that data, so editing one word of an FAQ answer
+  retrained every NLU component. The clinic's classifier predicts the topic
+  (``faq/location``), not the answer's words (``components/linear_classifier.py``), so without a
+  ``ResponseSelector`` in the pipeline the NLU data is read without those texts: an answer edit
+  only repackages the model (its domain) and every component comes from Rasa's training cache.
+  With a ``ResponseSelector`` in the pipeline, Rasa's own behaviour is kept.
+
+**Server** (:func:`apply_server`): cheaper ways for the Rasa server to do the same work. Each
+swap keeps Rasa's behaviour (same predictions, same accept/refuse rules) and removes work a
 py-spy profile of the server under load showed to be wasted (figures in README, "Performance"):
 
 * action server replies are checked with a JSON schema validator built once, instead of
@@ -14,7 +31,7 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   ran the tagger, lemmatiser and the shared token-to-vector layer again. The recogniser of the
   ``en_core_web_sm`` model has its own token-to-vector layer, so it needs none of the others.
   Training is untouched; the tokens, features and entities at prediction time are identical
-  (``tests/unit/test_server_tuning.py`` compares them with Rasa's own code);
+  (``tests/unit/test_rasa_changes.py`` compares them with Rasa's own code);
 * an event's class is found from its name with a dictionary: Rasa's ``Event.resolve_by_type``
   lists every subclass of ``Event`` (and checks each for being abstract) for every event it reads
   back from the conversation database or from an action server reply;
@@ -29,9 +46,7 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   RulePolicy and its data), shares a single node with the NLU part, ``domain_provider``, which
   only hands out the loaded domain.
 
-:func:`apply` is idempotent. The tracker store calls it, because the Rasa server creates its
-tracker store once, at start-up (``rasa train`` and ``make evaluate`` do not: they measure Rasa's
-own code).
+Both are idempotent.
 """
 
 from __future__ import annotations
@@ -48,8 +63,10 @@ from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
 from rasa.nlu.utils.spacy_utils import SpacyModel, SpacyNLP
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.importers.importer import ResponsesSyncImporter
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -147,6 +164,36 @@ async def parse_off_loop(self: MessageProcessor, message: UserMessage,
     return parse_data
 
 
+# ---- training
+
+
+def uses_response_texts(config: dict[str, Any]) -> bool:
+    """Whether a component of the NLU pipeline learns from the answers' texts (Rasa's
+    ``ResponseSelector``, or a subclass of it named in the config)."""
+    for component in config.get("pipeline") or []:
+        name = str(component.get("name", ""))
+        if name.rsplit(".", 1)[-1].endswith("ResponseSelector"):
+            return True
+    return False
+
+
+def nlu_data_without_answers(self: ResponsesSyncImporter, language: str | None = "en"
+                             ) -> TrainingData:
+    """Drop-in for ``ResponsesSyncImporter.get_nlu_data``: the NLU data as the files hold it,
+    without the retrieval responses Rasa copies in from the domain, unless the pipeline has a
+    ``ResponseSelector``."""
+    if uses_response_texts(self.get_config()):
+        return rasa_original(ResponsesSyncImporter, "get_nlu_data")(self, language)
+    return self._importer.get_nlu_data(language)
+
+
+_TRAINING_SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
+    (ResponsesSyncImporter, "get_nlu_data", nlu_data_without_answers, False),
+)
+
+
+# ---- server
+
 # (class, attribute, replacement, is a static method)
 _SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
     (GraphSchema, "_all_dependencies_schema", all_dependencies, False),
@@ -165,12 +212,21 @@ def rasa_original(owner: Any, name: str) -> Any:
     return _ORIGINALS.get((owner, name), getattr(owner, name))
 
 
-def apply() -> None:
-    """Install every swap (once)."""
-    use_cached_validator()
-    for owner, name, replacement, static in _SWAPS:
+def _install(swaps: tuple[tuple[Any, str, Any, bool], ...]) -> None:
+    for owner, name, replacement, static in swaps:
         current = getattr(owner, name)
         if current is not replacement:
             _ORIGINALS.setdefault((owner, name), current)
             setattr(owner, name, staticmethod(replacement) if static else replacement)
             logger.debug("%s.%s replaced by %s", owner.__name__, name, replacement.__name__)
+
+
+def apply_server() -> None:
+    """Install every server swap (once)."""
+    use_cached_validator()
+    _install(_SWAPS)
+
+
+def apply_training() -> None:
+    """Install the training change (once)."""
+    _install(_TRAINING_SWAPS)

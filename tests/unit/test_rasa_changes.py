@@ -1,4 +1,6 @@
-"""The server's cheaper code paths (components/server_tuning.py) give exactly Rasa's results."""
+"""The project's changes to Rasa (components/rasa_changes.py), each checked against Rasa's code:
+the server's cheaper code paths give exactly Rasa's results; training reads FAQ answers only
+when the pipeline learns from them."""
 
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.importers.importer import ResponsesSyncImporter, TrainingDataImporter
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
 
-from components import server_tuning
-from components.server_tuning import (
+from components import rasa_changes
+from components.rasa_changes import (
     all_dependencies,
     doc_without_entities,
     event_class,
@@ -47,7 +50,7 @@ def node(*needs: str) -> SchemaNode:
 
 
 def rasa_dependencies(schema: GraphSchema, targets: list[str]) -> list[str]:
-    return server_tuning.rasa_original(GraphSchema, "_all_dependencies_schema")(schema, targets)
+    return rasa_changes.rasa_original(GraphSchema, "_all_dependencies_schema")(schema, targets)
 
 
 def test_diamond_graph_each_node_once():
@@ -68,7 +71,7 @@ def test_same_nodes_as_rasa_for_every_target_of_the_clinic_graph():
         assert set(all_dependencies(schema, [target])) == set(rasa_dependencies(schema, [target]))
     everything = list(schema.nodes)
     assert set(all_dependencies(schema, everything)) == set(rasa_dependencies(schema, everything))
-    assert server_tuning.GraphSchema.minimal_graph_schema(schema, everything) == schema
+    assert rasa_changes.GraphSchema.minimal_graph_schema(schema, everything) == schema
 
 
 def texts_from_data(step: int = 7) -> list[str]:
@@ -113,7 +116,7 @@ def features(spacy_model, text: str, doc_for_text) -> dict:
 
 
 def test_tokens_lemmas_and_vectors_identical(spacy_model):
-    rasa = server_tuning.rasa_original(SpacyNLP, "_doc_for_text")
+    rasa = rasa_changes.rasa_original(SpacyNLP, "_doc_for_text")
     texts = texts_from_data()
     assert len(texts) > 200
     for text in texts:
@@ -130,7 +133,7 @@ def test_tokens_lemmas_and_vectors_identical(spacy_model):
 def test_entities_identical(spacy_model):
     extractor = SpacyEntityExtractor({**SpacyEntityExtractor.get_default_config(),
                                       "dimensions": DIMENSIONS})
-    rasa = server_tuning.rasa_original(SpacyEntityExtractor, "process")
+    rasa = rasa_changes.rasa_original(SpacyEntityExtractor, "process")
     found = 0
     for text in texts_from_data(step=3):
         expected = rasa(extractor, [Message(data={TEXT: text})], spacy_model)[0]
@@ -141,8 +144,8 @@ def test_entities_identical(spacy_model):
 
 
 def test_event_classes_found_as_rasa_finds_them(monkeypatch):
-    monkeypatch.setattr(server_tuning, "_EVENT_CLASSES", {})
-    rasa = server_tuning.rasa_original(Event, "resolve_by_type")
+    monkeypatch.setattr(rasa_changes, "_EVENT_CLASSES", {})
+    rasa = rasa_changes.rasa_original(Event, "resolve_by_type")
     names = {cls.type_name for cls in all_subclasses(Event)}
     assert {"user", "bot", "action", "slot", "active_loop", "session_started"} <= names
     for _ in range(2):  # the second round answers from the dictionary
@@ -152,25 +155,25 @@ def test_event_classes_found_as_rasa_finds_them(monkeypatch):
     assert event_class("no_such_event", default=UserUttered) is UserUttered
     with pytest.raises(ValueError, match="Unknown event name"):
         event_class("no_such_event")
-    assert "no_such_event" not in server_tuning._EVENT_CLASSES
+    assert "no_such_event" not in rasa_changes._EVENT_CLASSES
     events = [{"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet"}}},
               {"event": "slot", "name": "patient_name", "value": "Maria"}]
     assert [type(Event.from_parameters(e)) for e in events] == [UserUttered, SlotSet]
 
 
 def test_apply_installs_each_swap_once(monkeypatch):
-    for owner, name, _, static in server_tuning._SWAPS:
-        original = server_tuning.rasa_original(owner, name)
+    for owner, name, _, static in rasa_changes._SWAPS:
+        original = rasa_changes.rasa_original(owner, name)
         monkeypatch.setattr(owner, name, staticmethod(original) if static else original)
-    server_tuning.apply()
-    server_tuning.apply()
+    rasa_changes.apply_server()
+    rasa_changes.apply_server()
     assert Event.resolve_by_type is event_class
     assert Event.from_parameters({"event": "action", "name": "action_listen"}).type_name == "action"
     assert GraphSchema._all_dependencies_schema is all_dependencies
     assert SpacyNLP._doc_for_text is doc_without_entities
     assert SpacyEntityExtractor.process is extract_entities
-    assert MessageProcessor.parse_message is server_tuning.parse_off_loop
-    assert server_tuning.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
+    assert MessageProcessor.parse_message is rasa_changes.parse_off_loop
+    assert rasa_changes.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
 
 
 class SlowGraph:
@@ -204,7 +207,7 @@ def processor_with(graph: SlowGraph):
 
 
 def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
-    rasa_parse = server_tuning.rasa_original(MessageProcessor, "parse_message")
+    rasa_parse = rasa_changes.rasa_original(MessageProcessor, "parse_message")
     message = UserMessage("what is acupuncture?", sender_id="patient-1")
 
     async def scenario() -> tuple[dict, dict, int, list[str]]:
@@ -212,7 +215,7 @@ def test_parse_runs_the_model_off_the_event_loop_with_rasas_result():
         processor = processor_with(graph)
         expected = await rasa_parse(processor, message)
         async with LoopTicks() as ticks:
-            ours = await server_tuning.parse_off_loop(processor, message)
+            ours = await rasa_changes.parse_off_loop(processor, message)
         return expected, ours, ticks.count, graph.threads
 
     expected, ours, ticks, threads = asyncio.run(scenario())
@@ -231,7 +234,7 @@ def test_parse_with_an_nlu_server_keeps_rasas_path():
 
     processor = processor_with(SlowGraph())
     processor.http_interpreter = RemoteNLU()
-    parsed = asyncio.run(server_tuning.parse_off_loop(processor, UserMessage("hi")))
+    parsed = asyncio.run(rasa_changes.parse_off_loop(processor, UserMessage("hi")))
     assert parsed["intent"]["name"] == "greet"
     assert processor.graph_runner.threads == []
 
@@ -245,3 +248,57 @@ def test_the_loop_and_the_nlu_thread_share_only_the_domain_provider():
     core = set(schema.minimal_graph_schema([config.core_target]).nodes)
     assert len(nlu) > 10 and "run_RulePolicy0" in core
     assert nlu & core == {"domain_provider"}
+
+
+# ---- training: FAQ answers are not NLU training data without a ResponseSelector ------------
+
+def write_project(folder: Path, answer: str, selector: bool) -> TrainingDataImporter:
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline = [{"name": "WhitespaceTokenizer"}, {"name": "CountVectorsFeaturizer"},
+                {"name": "components.linear_classifier.LinearIntentClassifier"}]
+    if selector:
+        pipeline.append({"name": "ResponseSelector", "retrieval_intent": "faq"})
+    (folder / "config.yml").write_text(yaml.safe_dump(
+        {"recipe": "default.v1", "language": "en", "pipeline": pipeline,
+         "policies": [{"name": "RulePolicy"}]}))
+    (folder / "domain.yml").write_text(yaml.safe_dump(
+        {"version": "3.1", "intents": ["greet", "faq"],
+         "responses": {"utter_faq/location": [{"text": answer}],
+                       "utter_greet": [{"text": "Hello"}]}}))
+    (folder / "nlu.yml").write_text(yaml.safe_dump({"version": "3.1", "nlu": [
+        {"intent": "greet", "examples": "- hi\n- hello\n"},
+        {"intent": "faq/location", "examples": "- where are you\n- your address\n"}]}))
+    return TrainingDataImporter.load_from_config(
+        str(folder / "config.yml"), str(folder / "domain.yml"), [str(folder / "nlu.yml")])
+
+
+def nlu_fingerprint(folder: Path, answer: str, selector: bool = False) -> str:
+    return write_project(folder, answer, selector).get_nlu_data().fingerprint()
+
+
+def test_an_faq_answer_edit_leaves_the_nlu_data_unchanged(tmp_path, monkeypatch):
+    rasa_get = rasa_changes.rasa_original(ResponsesSyncImporter, "get_nlu_data")
+    monkeypatch.setattr(ResponsesSyncImporter, "get_nlu_data", rasa_get)
+    # Rasa's own importer: the answer's words are NLU training data (the reason for the change)
+    assert nlu_fingerprint(tmp_path / "a", "We are at 1 Main St.") != \
+        nlu_fingerprint(tmp_path / "b", "We are at 2 Main St.")
+    rasa_changes.apply_training()
+    assert ResponsesSyncImporter.get_nlu_data is rasa_changes.nlu_data_without_answers
+    assert nlu_fingerprint(tmp_path / "c", "We are at 1 Main St.") == \
+        nlu_fingerprint(tmp_path / "d", "We are at 2 Main St.")
+    data = write_project(tmp_path / "e", "We are at 1 Main St.", False).get_nlu_data()
+    assert data.responses == {}
+    assert sorted(e.get_full_intent() for e in data.intent_examples) == [
+        "faq/location", "faq/location", "greet", "greet"]
+    assert data.retrieval_intents == {"faq"}
+
+
+def test_with_a_response_selector_the_answers_stay_training_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(ResponsesSyncImporter, "get_nlu_data",
+                        rasa_changes.nlu_data_without_answers)
+    assert nlu_fingerprint(tmp_path / "a", "We are at 1 Main St.", selector=True) != \
+        nlu_fingerprint(tmp_path / "b", "We are at 2 Main St.", selector=True)
+    data = write_project(tmp_path / "c", "We are at 1 Main St.", True).get_nlu_data()
+    assert "utter_faq/location" in data.responses
+    assert rasa_changes.uses_response_texts({"pipeline": [{"name": "ResponseSelector"}]})
+    assert not rasa_changes.uses_response_texts({"pipeline": [{"name": "DIETClassifier"}]})
