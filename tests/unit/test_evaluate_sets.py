@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from scripts import evaluate
@@ -24,27 +23,33 @@ def test_texts_are_compared_without_case_spacing_or_entity_markup(tmp_path):
     assert evaluate.example_texts(nlu) == ["my name is maria lopez", "next tuesday"]
 
 
-def write_output(out: Path, errors: list[dict]) -> None:
-    out.mkdir()
-    report = {"greet": {"precision": 1, "recall": 1, "f1-score": 1, "support": 3},
-              "faq": {"precision": 1, "recall": 1, "f1-score": 1, "support": 2},
-              "out_of_scope": {"precision": 1, "recall": 1, "f1-score": 1, "support": 1},
-              "accuracy": 0.5, "macro avg": {"f1-score": 0.5}}
-    (out / "intent_report.json").write_text(json.dumps(report))
-    (out / "response_selection_report.json").write_text(json.dumps({"accuracy": 1.0}))
-    (out / "intent_errors.json").write_text(json.dumps(errors))
+def said(text: str, true: str, predicted: str, answer: str | None = None,
+         predicted_answer: str | None = None) -> evaluate.Prediction:
+    return evaluate.Prediction(text=text, intent=true, answer=answer, predicted=predicted,
+                               confidence=0.9, predicted_answer=predicted_answer)
 
 
-def test_accuracy_on_the_messages_not_in_training(tmp_path):
-    def error(text: str, true: str, predicted: str) -> dict:
-        return {"text": text, "intent": true,
-                "intent_prediction": {"name": predicted, "confidence": 0.9}}
-
-    write_output(tmp_path / "out", [error("Hola", "greet", "out_of_scope"),
-                                    error("where are you", "faq", "greet"),
-                                    error("tell me a joke", "out_of_scope", "faq")])
-    texts = ["hi", "hola", "hey", "where are you", "opening hours", "tell me a joke"]
-    result = evaluate.summarize("blind", tmp_path / "out", texts, {"hi", "hola", "bye"})
+def test_accuracy_on_the_messages_not_in_training():
+    predictions = [said("hi", "greet", "greet"), said("hola", "greet", "out_of_scope"),
+                   said("hey", "greet", "greet"), said("where are you", "faq", "greet"),
+                   said("opening hours", "faq", "faq"),
+                   said("tell me a joke", "out_of_scope", "faq")]
+    result = evaluate.summarize("blind", predictions, {"hi", "hola", "bye"})
     assert result.seen == 2  # "hi" (right) and "hola" (wrong) are training examples
     assert result.unseen_accuracy == 2 / 4  # two of the other four are wrong
     assert result.false_refusals == 1 / 5 and result.oos_recall == 0.0
+
+
+def test_a_fallback_is_a_refusal_the_patient_sees():
+    predictions = [
+        said("salutations", "greet", "nlu_fallback"),  # in scope, refused: wrong
+        said("will it snow", "out_of_scope", "nlu_fallback"),  # off topic, refused: right
+        said("what is the weather", "out_of_scope", "out_of_scope"),
+        said("where are you", "faq", "faq", "faq/location", "faq/location"),
+        said("when do you open", "faq", "faq", "faq/opening_hours", "faq/location"),
+    ]
+    result = evaluate.summarize("held-out", predictions)
+    assert result.intent_accuracy == 4 / 5
+    assert result.oos_recall == 1.0 and result.false_refusals == 1 / 3
+    assert result.answer_accuracy == 1 / 2  # the second FAQ question got the wrong answer
+    assert [e[0] for e in result.errors] == ["salutations"]
