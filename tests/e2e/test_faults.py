@@ -52,7 +52,7 @@ from aiosmtpd.controller import Controller
 
 from actions.storage import get_engine, list_requests
 from channels.limits import no_reply_text
-from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
+from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port, start_together
 from tests.conftest import render
 from tests.services import PostgresServer, ServiceMissingError
 
@@ -313,8 +313,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                                       log_dir=log_dir, extra_env=env, model=MODEL,
                                       only=("rasa server", "delivery worker")))
         cleanup.callback(assistant.stop)
-        actions.start()
-        assistant.start()
+        start_together([actions, assistant])
         yield Rig(actions=actions, assistant=assistant, pg=pg, smtp=smtp, webhook=webhook,
                   database_url=database_url, tracker_database_url=tracker_database_url,
                   log_dir=log_dir)

@@ -45,7 +45,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from actions.storage import get_engine, list_requests
 from components.lock_store import AtomicRedisLockStore, UrlLockStore, lock_store_from_url
-from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
+from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port, start_together
 from tests.conftest import render
 from tests.services import PostgresServer, RedisServer, ServiceMissingError
 from tests.smtp_sink import SmtpSink
@@ -235,8 +235,7 @@ def cluster(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
         ]
         for stack in stacks:
             cleanup.callback(stack.stop)
-        for stack in stacks:
-            stack.start()
+        start_together(stacks)  # the two Rasa servers load their models side by side
         yield Cluster(servers=stacks[1:], database_url=database_url,
                       tracker_database_url=tracker_database_url, redis=redis_server, smtp=smtp)
 
