@@ -24,6 +24,14 @@ ANSWERED = (OK, EMPTY)
 
 SOAK_START = "<!-- soak -->"
 SOAK_END = "<!-- /soak -->"
+# written by scripts/bench_setup.py
+SETUP_START = "<!-- setup -->"
+SETUP_END = "<!-- /setup -->"
+# written by hand: what was tried to make training and CI faster, with its figures
+TRIED_START = "<!-- tried -->"
+TRIED_END = "<!-- /tried -->"
+# the blocks of docs/benchmarks.md that `make bench` keeps when it writes the page again
+KEPT_BLOCKS = ((SETUP_START, SETUP_END), (TRIED_START, TRIED_END), (SOAK_START, SOAK_END))
 
 
 @dataclass(frozen=True)
