@@ -1,8 +1,8 @@
 """Intent classifier and FAQ answer selector in one linear model (scikit-learn).
 
 One multinomial logistic regression over the message's sentence features (word and character
-n-gram counts, regex matches, spaCy's sentence vector) predicts the *full* intent as the
-training data names it: ``greet``, ``book_appointment``, ..., and each FAQ topic
+n-gram counts; dense sentence vectors too, when a featurizer gives them) predicts the *full*
+intent as the training data names it: ``greet``, ``book_appointment``, ..., and each FAQ topic
 ``faq/location``, ``faq/evidence``, ... From its probabilities the component sets what Rasa's
 ``DIETClassifier`` and ``ResponseSelector`` set together:
 
@@ -17,12 +17,14 @@ training data names it: ``greet``, ``book_appointment``, ..., and each FAQ topic
   this model never reads the answers (so editing one needs no retraining:
   ``components/rasa_changes.py``).
 
-Why not DIET and the ResponseSelector: on the same cross-validation folds this model scores as
-well, trains in seconds instead of six minutes, loads without building a TensorFlow graph and
-keeps a model file of a few MB instead of 160 (README, "Model quality"; docs/benchmarks.md).
+Why not DIET and the ResponseSelector: on the same cross-validation folds this model scores
+better (macro F1 0.824 against 0.776, FAQ answer 86.9% against 86.8%), the whole model trains
+in 41 s instead of 432 s, loads without building a TensorFlow graph, and its archive is 1.8 MB
+instead of 95 MB (README, "Model quality"; docs/benchmarks.md).
 
 Features are prepared per featurizer (``origin``) so no block drowns another: counts become
-``log(1 + count)`` and each block is scaled to unit length. The fitted weights are stored as
+``log(1 + count)`` weighted by how rare the n-gram is in the training data (``idf``), and each
+block is scaled to unit length. The fitted weights are stored as
 plain arrays (``numpy.savez``, no pickle) with a JSON file for the labels.
 """
 
