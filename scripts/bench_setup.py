@@ -197,22 +197,23 @@ def first_answer(work: Path, timeout: float) -> tuple[Path, dict[str, Any]]:
     process = subprocess.Popen(["make", "run"], cwd=project, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
+    log = open(log_path, "w", encoding="utf-8")  # closed after the reader has finished
+    assert process.stdout is not None
+    reader = threading.Thread(target=_follow, args=(process.stdout, started, log, seen),
+                              daemon=True)
+    reader.start()
     try:
-        with open(log_path, "w", encoding="utf-8") as log:
-            assert process.stdout is not None
-            reader = threading.Thread(target=_follow, args=(process.stdout, started, log, seen),
-                                      daemon=True)
-            reader.start()
-            while not answered(url):
-                if process.poll() is not None:
-                    raise BenchError(f"make run exited with {process.returncode}; "
-                                     f"see {log_path}")
-                if time.monotonic() - started > timeout:
-                    raise BenchError(f"no answer from make run in {timeout:.0f} s")
-                time.sleep(1)
-            total = round(time.monotonic() - started, 1)
+        while not answered(url):
+            if process.poll() is not None:
+                raise BenchError(f"make run exited with {process.returncode}; see {log_path}")
+            if time.monotonic() - started > timeout:
+                raise BenchError(f"no answer from make run in {timeout:.0f} s")
+            time.sleep(1)
+        total = round(time.monotonic() - started, 1)
     finally:
         stop_group(process)
+        reader.join(timeout=30)
+        log.close()
     logger.info("fresh clone: first REST answer %.0f s after `make run`", total)
     return project, {"first_answer_s": total, "steps_s": seen}
 
