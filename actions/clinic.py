@@ -50,6 +50,7 @@ class Clinic:
     country: str
     emergency_number: str
     crisis_line: str
+    poison_help: str
     # opening_hours[i] is (open, close) for weekday i (Monday = 0) or None when closed.
     opening_hours: tuple[tuple[time, time] | None, ...] = field(default_factory=tuple)
     colors: dict[str, str] = field(default_factory=dict)
@@ -95,6 +96,7 @@ class Clinic:
             "clinic_timezone": self.timezone,
             "clinic_emergency_number": self.emergency_number,
             "clinic_crisis_line": self.crisis_line,
+            "clinic_poison_help": self.poison_help,
         }
 
 
@@ -177,6 +179,7 @@ def parse_clinic(raw: Any) -> Clinic:
         country=_text(raw, "country").upper(),
         emergency_number=_text(raw, "emergency_number"),
         crisis_line=_text(raw, "crisis_line"),
+        poison_help=_text(raw, "poison_help"),
         opening_hours=_parse_hours(raw.get("opening_hours")),
         colors={str(k): str(v) for k, v in dict(colors).items()},
     )

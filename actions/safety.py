@@ -14,16 +14,18 @@ logger = logging.getLogger(__name__)
 RED_FLAG_ENTITY = "red_flag"
 
 
-def red_flag_category(tracker: Tracker) -> str | None:
-    """The category set by the red-flag detector (components.red_flags), if it fired."""
-    for entity in tracker.latest_message.get("entities") or []:
-        if entity.get("entity") == RED_FLAG_ENTITY:
-            return str(entity.get("value"))
-    return None
+def red_flag_categories(tracker: Tracker) -> list[str]:
+    """The categories the red-flag detector (components.red_flags) found, most urgent first."""
+    return [str(entity.get("value")) for entity in tracker.latest_message.get("entities") or []
+            if entity.get("entity") == RED_FLAG_ENTITY]
 
 
 class ActionEmergency(Action):
-    """Emergency advice before anything else; pause any form; flag the conversation."""
+    """Emergency advice before anything else; pause any form; flag the conversation.
+
+    Self-harm gets the crisis line, poisoning or an overdose the Poison Help line, every other
+    red flag the emergency number; a message with several gets each of their advice (an
+    overdose taken on purpose: the crisis line and Poison Help)."""
 
     def name(self) -> str:
         return "action_emergency"
@@ -31,14 +33,17 @@ class ActionEmergency(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        category = red_flag_category(tracker)
-        if category == "self_harm":
-            dispatcher.utter_message(response="utter_emergency_self_harm")
-        elif category is None:
+        categories = red_flag_categories(tracker)
+        if not categories:
             # The classifier alone saw an emergency: give both kinds of help.
             dispatcher.utter_message(response="utter_emergency_unspecified")
-        else:
+        if "self_harm" in categories:
+            dispatcher.utter_message(response="utter_emergency_self_harm")
+        if "poisoning" in categories:
+            dispatcher.utter_message(response="utter_emergency_poisoning")
+        if set(categories) - {"self_harm", "poisoning"}:
             dispatcher.utter_message(response="utter_emergency")
+        category = categories[0] if categories else None
         events: list[EventType] = [
             SlotSet("flag_emergency", True),
             SlotSet("red_flag", category or "unspecified"),

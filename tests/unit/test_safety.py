@@ -28,6 +28,23 @@ async def test_self_harm_gets_the_crisis_line(make_tracker, dispatcher, domain):
     assert "{clinic_crisis_line}" in domain["responses"]["utter_emergency_self_harm"][0]["text"]
 
 
+async def test_poisoning_gets_poison_help(make_tracker, dispatcher, domain):
+    tracker = make_tracker(intent="emergency", entities=red_flag("poisoning"))
+    events = await ActionEmergency().run(dispatcher, tracker, domain)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_emergency_poisoning"]
+    assert "{clinic_poison_help}" in domain["responses"]["utter_emergency_poisoning"][0]["text"]
+    assert slots(events)["red_flag"] == "poisoning"
+
+
+async def test_an_overdose_on_purpose_gets_the_crisis_line_and_poison_help(make_tracker,
+                                                                          dispatcher, domain):
+    entities = red_flag("self_harm") + red_flag("poisoning") + red_flag("breathing")
+    tracker = make_tracker(intent="emergency", entities=entities)
+    await ActionEmergency().run(dispatcher, tracker, domain)
+    assert [m["response"] for m in dispatcher.messages] == [
+        "utter_emergency_self_harm", "utter_emergency_poisoning", "utter_emergency"]
+
+
 async def test_classifier_only_emergency_gets_both_kinds_of_help(make_tracker, dispatcher, domain):
     events = await ActionEmergency().run(dispatcher, make_tracker(intent="emergency"), domain)
     assert [m["response"] for m in dispatcher.messages] == ["utter_emergency_unspecified"]
