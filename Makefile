@@ -7,8 +7,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 RASA   := $(VENV)/bin/rasa
 MODEL  := models/clinic.tar.gz
-# Everything that changes the trained model: retrain when any of it is newer than the model.
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+# Everything that changes the trained model: retrain when any of it is newer than the model
+# (the pipeline's own components included; Rasa's training cache keeps what did not change).
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null) \
+                   $(wildcard components/*.py)
 
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2

@@ -52,7 +52,7 @@ INTERRUPTIONS = {"emergency", "cancel_form", "request_human"}
 
 # Intents that are something other than an answer to the form's question when phrased as one.
 NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
-               "book_appointment"}
+               "book_appointment", "ask_other_medical"}
 _QUESTION_RE = re.compile(
     r"\?\s*$|^(what|how|why|when|where|who|which|is|are|do|does|can|could|will|would|should)\b",
     re.I,

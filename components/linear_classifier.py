@@ -98,6 +98,18 @@ def _normalized(rows: scipy.sparse.csr_matrix, idf: np.ndarray | None) -> scipy.
     return scipy.sparse.csr_matrix(rows.multiply(1.0 / norms[:, None]))
 
 
+def label_weights(labels: list[str], setting: Any) -> Any:
+    """scikit-learn's ``class_weight`` for a setting (see ``get_default_config``)."""
+    if setting is None or isinstance(setting, str):
+        return setting
+    counts: dict[str, int] = defaultdict(int)
+    for label in labels:
+        counts[label] += 1
+    power = float(setting)
+    raw = {label: (len(labels) / (len(counts) * n)) ** power for label, n in counts.items()}
+    return raw
+
+
 @dataclass
 class _Block:
     """One featurizer's sentence features: its node name, width and, for counts, the idf."""
@@ -122,7 +134,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return {
             # inverse regularization strength of the logistic regression
             "C": 100.0,
-            # weight every label by the inverse of its number of examples
+            # weight of each label's examples: "balanced" (inverse of its number of examples),
+            # a number p (that inverse to the power p: 0.5 halfway to balanced), or None
             "class_weight": "balanced",
             "max_iter": 2000,
             "random_state": 42,
@@ -193,7 +206,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
                 block.idf = _document_frequency_weights(raw[block.origin])
         labels = [example.get_full_intent() for example in examples]
         model = LogisticRegression(C=float(self.config["C"]),
-                                   class_weight=self.config["class_weight"],
+                                   class_weight=label_weights(labels,
+                                                              self.config["class_weight"]),
                                    max_iter=int(self.config["max_iter"]),
                                    random_state=int(self.config["random_state"]))
         model.fit(self._matrix(examples), labels)

@@ -58,6 +58,21 @@ def test_off_topic_requests_are_refused_honestly(assistant, sender, domain, mess
     assert assistant.texts(sender, message) == [render(domain, "utter_out_of_scope")]
 
 
+@pytest.mark.parametrize("message", [
+    "what time does the post office close on saturday",
+    "whats the phone number for the pizza place on main street",
+    "give me the address of the nearest petrol station",
+    "book me a table for four at the italian place tonight",
+    "reserve two seats on the 9am train to boston",
+])
+def test_other_places_hours_addresses_and_bookings_are_not_clinic_answers(assistant, sender,
+                                                                         domain, message):
+    """The clinic's hours, address and phone need a question about the clinic; booking words
+    about a restaurant or a train do not start the clinic's booking form."""
+    assert assistant.texts(sender, message) in (
+        [render(domain, "utter_out_of_scope")], [render(domain, "utter_default")])
+
+
 def test_gibberish_gets_an_honest_refusal_not_a_faq_answer(assistant, sender, domain):
     texts = assistant.texts(sender, "qwpoeiru zxmcnv lkjasd")
     assert texts in ([render(domain, "utter_out_of_scope")], [render(domain, "utter_default")])

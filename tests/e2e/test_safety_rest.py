@@ -16,7 +16,8 @@ from tests.smtp_sink import SmtpSink
 
 PHRASES = yaml.safe_load((Path(__file__).parent.parent / "safety_phrases.yml").read_text())
 EMERGENCY_RESPONSES = ("utter_emergency", "utter_emergency_self_harm",
-                       "utter_emergency_unspecified")
+                       "utter_emergency_unspecified", "utter_emergency_poisoning")
+CONTEXT = yaml.safe_load((Path(__file__).parent.parent / "red_flag_context.yml").read_text())
 
 
 def emergency_texts(domain):
@@ -35,6 +36,46 @@ def test_red_flag_gets_emergency_advice_first(assistant, sender, domain, item):
 def test_ordinary_question_is_no_false_alarm(assistant, sender, domain, text):
     replies = assistant.texts(sender, text)
     assert replies and not emergency_texts(domain) & set(replies)
+
+
+@pytest.mark.parametrize(("message", "responses"), [
+    ("my 3 year old just drank some bleach", ["utter_emergency_poisoning"]),
+    ("sudden crushing chest pain and i'm sweating", ["utter_emergency"]),
+    ("my wife can't breathe properly and her lips look blue", ["utter_emergency"]),
+    ("i want to overdose, i've already taken 30 tablets",
+     ["utter_emergency_self_harm", "utter_emergency_poisoning"]),
+], ids=["poisoning", "chest pain", "breathing", "overdose on purpose"])
+def test_general_emergencies_get_their_advice_first(assistant, sender, domain, message,
+                                                    responses):
+    assert assistant.texts(sender, message)[:len(responses)] == [
+        render(domain, name) for name in responses]
+    assert "1-800-222-1222" in render(domain, "utter_emergency_poisoning")
+
+
+@pytest.mark.parametrize("text", CONTEXT["negated"] + CONTEXT["long_past"])
+def test_red_flags_negated_or_long_past_are_no_alarm(assistant, sender, domain, text):
+    replies = assistant.texts(sender, text)
+    assert replies and not emergency_texts(domain) & set(replies)
+
+
+@pytest.mark.parametrize("text", CONTEXT["half_negated"])
+def test_one_red_flag_negated_another_present_still_alarms(assistant, sender, domain, text):
+    assert assistant.texts(sender, text)[0] in emergency_texts(domain)
+
+
+def test_a_medical_question_the_article_does_not_answer_gets_the_kind_answer(assistant, sender,
+                                                                             domain):
+    for question in ("what are the symptoms of a cluster headache?",
+                     "how is trigeminal neuralgia treated"):
+        assert assistant.texts(sender, question) == [render(domain,
+                                                            "utter_not_covered_medical")]
+
+
+def test_a_poisoning_mid_booking_pauses_the_form(assistant, sender, domain):
+    assistant.texts(sender, "I'd like to book an appointment")
+    assert assistant.texts(sender, "Maria Lopez") == [render(domain, "utter_ask_patient_contact")]
+    assert assistant.texts(sender, "hold on my son swallowed a button battery") == [
+        render(domain, "utter_emergency_poisoning"), render(domain, "utter_form_paused")]
 
 
 def test_red_flag_mid_booking_pauses_the_form(assistant, sender, domain):
