@@ -43,7 +43,9 @@ from typing import Any
 
 import yaml
 
+from scripts import evaluate_external
 from scripts.cross_validate import FOLD_SEED
+from scripts.evaluate_external import ExternalResult
 
 logger = logging.getLogger("evaluate")
 
@@ -258,14 +260,15 @@ def cross_validate(label: str, config: Path, folds: int, reuse: bool = False) ->
 
 
 async def held_out_and_stories(training: set[str], with_stories: bool
-                               ) -> tuple[list[SetResult], tuple[int, int]]:
-    """Both held-out sets and the test stories, with the model loaded once."""
+                               ) -> tuple[list[SetResult], ExternalResult, tuple[int, int]]:
+    """Both held-out sets, the external sets and the test stories, with the model loaded once."""
     import rasa.core.test  # noqa: PLC0415 - slow import
     from rasa.core.agent import Agent  # noqa: PLC0415
 
     agent = Agent.load(str(MODEL))
     sets = [summarize(name, await predict(agent, path), training)
             for name, path in HELD_OUT_SETS.items() if path.exists()]
+    external = await evaluate_external.evaluate(agent)
     story = (0, 0)
     if with_stories:
         out = RESULTS / "stories"
@@ -276,7 +279,7 @@ async def held_out_and_stories(training: set[str], with_stories: bool
         # "conversation_accuracy" holds correct/total stories in Rasa 3.6's story report.
         conv = load(out / "story_report.json").get("conversation_accuracy", {})
         story = (int(conv.get("correct", 0)), int(conv.get("total", 0)))
-    return sets, story
+    return sets, external, story
 
 
 def pct(value: float) -> str:
@@ -313,8 +316,8 @@ def check_floors(results: list[SetResult], floors: Floors) -> list[str]:
     return failures
 
 
-def write_docs(sets: list[SetResult], cv: dict[str, Path], story: tuple[int, int],
-               folds: int, floors: Floors) -> None:
+def write_docs(sets: list[SetResult], external: ExternalResult, cv: dict[str, Path],
+               story: tuple[int, int], folds: int, floors: Floors) -> None:
     images = DOCS / "images"
     images.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -363,6 +366,7 @@ def write_docs(sets: list[SetResult], cv: dict[str, Path], story: tuple[int, int
             lines += [f"| {t.replace('|', '/')} | {a} | {b} | {c:.2f} |"
                       for t, a, b, c in r.errors]
             lines.append("")
+    lines += evaluate_external.markdown(external, evaluate_external.Floors())
     if cv:
         reports = {label: per_intent(out) for label, out in cv.items()}
         labels = list(cv)
@@ -428,6 +432,7 @@ def write_docs(sets: list[SetResult], cv: dict[str, Path], story: tuple[int, int
     (DOCS / "evaluation.md").write_text("\n".join(lines), encoding="utf-8")
     (RESULTS / "summary.json").write_text(json.dumps(
         {"sets": [asdict(r) for r in sets], "stories": story,
+         "external": evaluate_external.summary(external),
          "cv": {label: {"report": per_intent(out), "summary": load(out / "intent_report.json")
                         ["macro avg"]} for label, out in cv.items()}}, indent=2))
 
@@ -437,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--ci", action="store_true",
-                        help="reduced: the held-out sets only (no cross-validation), no docs")
+                        help="reduced: held-out and external sets, stories; no cross-validation "
+                             "or docs")
     parser.add_argument("--no-default", action="store_true",
                         help="skip the default-pipeline cross-validation")
     parser.add_argument("--no-cv", action="store_true", help="skip cross-validation")
@@ -459,9 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     floors = Floors()
     training = set(example_texts(ROOT / "data" / "nlu"))
-    sets, story = asyncio.run(held_out_and_stories(training, not args.no_stories))
+    sets, external, story = asyncio.run(held_out_and_stories(training, not args.no_stories))
     for result in sets:
         print_set(result)
+    evaluate_external.print_result(external)
     if not args.no_stories:
         print(f"\ntest stories: {story[0]} of {story[1]} correct")
     cv: dict[str, Path] = {}
@@ -476,9 +483,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{folds}-fold CV ({label}): intent accuracy {pct(report['accuracy'])}, "
                   f"macro F1 {report['macro avg']['f1-score']:.3f}")
     if not args.ci:
-        write_docs(sets, cv, story, folds, floors)
+        write_docs(sets, external, cv, story, folds, floors)
         print(f"\nwrote {DOCS / 'evaluation.md'}")
     failures = check_floors(sets, floors)
+    failures += evaluate_external.check_floors(external, evaluate_external.Floors())
     if story[0] != story[1]:
         failures.append(f"test stories: {story[1] - story[0]} failed")
     for failure in failures:
