@@ -38,6 +38,16 @@ def find_phone(text: str, region: str) -> str | None:
     return None
 
 
+def without_contact(text: str, region: str) -> str:
+    """The text with its phone numbers and e-mail addresses blanked out, so that the digits of
+    "212-555-0123" are not read as a date or a time."""
+    text = EMAIL_RE.sub(lambda m: " " * len(m.group(0)), text)
+    for match in phonenumbers.PhoneNumberMatcher(text, region,
+                                                 leniency=phonenumbers.Leniency.POSSIBLE):
+        text = text[:match.start] + " " * (match.end - match.start) + text[match.end:]
+    return text
+
+
 def looks_like_phone_attempt(text: str) -> bool:
     """True when the text has enough digits to be a (mistyped) phone number."""
     return sum(ch.isdigit() for ch in text) >= 5

@@ -16,12 +16,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.clinic import Clinic, get_clinic
-from actions.contact import find_email, find_phone, format_phone, looks_like_phone_attempt
+from actions.contact import (
+    find_email,
+    find_phone,
+    format_phone,
+    looks_like_phone_attempt,
+    without_contact,
+)
 from actions.when import Parsed, Preferred, Problem, next_open_days, parse_preferred
 
 logger = logging.getLogger(__name__)
@@ -43,12 +49,14 @@ BOOKING_SLOTS = (
     "booking_confirmed",
     "booking_change_requested",
     "booking_failures",
+    "channel_phone_declined",
 )
 HANDOFF_SLOTS = ("handoff_message",)
 
 # Messages with these intents never fill a slot: the form steps aside and a rule answers them
 # (emergency advice first, cancelling, the hand-off to a person).
-INTERRUPTIONS = {"emergency", "cancel_form", "request_human"}
+INTERRUPTIONS = {"emergency", "cancel_form", "request_human", "request_forget_me",
+                 "cancel_appointment", "other_language"}
 
 # Intents that are something other than an answer to the form's question when phrased as one.
 NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
@@ -65,9 +73,27 @@ _NAME_PREFIX_RE = re.compile(
 )
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '.-]+[^\W\d_]+)*\.?$")
 _NAME_CUE_RE = re.compile(r"\bname\b|\bi am\b|\bi'm\b|\bthis is\b", re.I)
+# A name stated anywhere in a message: "..., I'm Liam Connor", "sorry, my name is actually ...".
+_STATED_NAME_RE = re.compile(
+    r"(?:\bmy (?:full )?name is|\bmy name's|\bname is|\bname:|\bi am|\bi'm|\bim|\bthis is|"
+    r"\bcall me)\s+(?:actually\s+)?(?P<name>[^\W\d_]+(?:[ '-][^\W\d_]+){0,5})", re.I)
+_EXPLICIT_NAME_RE = re.compile(r"\bname(?: is|'s|:)", re.I)
+# Words that end a stated name ("I'm Tom Becker and my number is ...", "I'm a new patient").
+_NOT_NAME_WORDS = frozenset("""
+    a an the and or but with from at on in of for to my me your i so very just not no yes
+    new returning patient looking calling writing interested having suffering trying here
+    phone number cell mobile email e-mail contact please thanks thank sorry would like want
+    need can could wondering hoping still also again really next this today tomorrow
+    monday tuesday wednesday thursday friday saturday sunday morning afternoon evening
+    january february march april may june july august september october november december
+    dr doctor pain ache headache headaches migraine back neck head""".split())
 _NEW_RE = re.compile(
     r"\b(new|first[- ]time|first visit|never been|haven'?t been|have not been|not been|"
     r"never visited)\b", re.I)
+_STATUS_SAID_RE = re.compile(
+    r"\b(?:(?P<new>new patient|first[- ]time patient|my first visit)|"
+    r"(?P<returning>returning patient|existing patient|i've been before|i have been before))\b",
+    re.I)
 _RETURNING_RE = re.compile(
     r"\b(returning|existing|been before|been there|been here|visited before|come before|"
     r"came before|regular|seen (?:dr|him|the doctor))\b", re.I)
@@ -133,6 +159,48 @@ def clean_name(text: str) -> str:
     return name
 
 
+def stated_name(text: str) -> str | None:
+    """The name after "my name is" / "I'm" / "this is" anywhere in the message, if it has at
+    least two words before a word that cannot be part of a name."""
+    for match in _STATED_NAME_RE.finditer(text):
+        words = []
+        for word in match.group("name").split():
+            if word.lower() in _NOT_NAME_WORDS:
+                break
+            words.append(word)
+        if len(words) >= 2:
+            return clean_name(" ".join(words))
+    return None
+
+
+_SEGMENT_NAME_RE = re.compile(r"^[A-Z][^\W\d_]+(?:[ '-][A-Z][^\W\d_]+){1,3}$")
+
+
+def name_segment(text: str) -> str | None:
+    """"I'd like to book, Helen Ward, 718 555 0126": a part of the message between commas (or
+    before "here") that is two to four capitalised words and nothing else."""
+    for part in re.split(r"[,;.!?]| here\b", text):
+        part = part.strip()
+        if _SEGMENT_NAME_RE.match(part) and \
+                not any(word.lower() in _NOT_NAME_WORDS for word in part.split()):
+            return part
+    return None
+
+
+def name_before_contact(text: str) -> str | None:
+    """"Marcus Reed, marcus.reed@example.com" / "Sofia Rossi 312 555 0199": the words before
+    the contact detail, when the message gives both at once."""
+    before = re.split(r"[\d+(]|\S+@", text, maxsplit=1)[0]
+    name = clean_name(before)
+    return name or None
+
+
+def corrects_name(text: str) -> bool:
+    """"Sorry, my name is actually John Smyth": a name given while the form asks for
+    something else is a correction, not an answer to that question."""
+    return bool(_EXPLICIT_NAME_RE.search(text)) and stated_name(text) is not None
+
+
 def valid_name(name: str, clinic: Clinic) -> bool:
     words = name.split()
     return (
@@ -154,6 +222,22 @@ def patient_status_from(text: str, intent: str) -> str | None:
     if intent == "deny":
         return "new"
     return None
+
+
+# Channels whose conversation id is the patient's phone number (Twilio's ``From``).
+PHONE_CHANNELS = frozenset({"twilio"})
+_E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")  # Twilio's From: the number as the network gave it
+_THIS_NUMBER_RE = re.compile(
+    r"\b(this|that|same|my|the) (number|phone|cell|one)\b|\bthis one\b|\buse (it|this)\b|"
+    r"\btexting from\b", re.I)
+
+
+def channel_phone(tracker: Tracker) -> str | None:
+    """The number an SMS or WhatsApp patient writes from, in E.164 form, or None."""
+    if tracker.get_latest_input_channel() not in PHONE_CHANNELS:
+        return None
+    number = (tracker.sender_id or "").removeprefix("whatsapp:")
+    return number if _E164_RE.match(number) else None
 
 
 def now_utc() -> datetime:
@@ -187,10 +271,22 @@ class PatientDetailsValidation(FormValidationAction):
         clinic = get_clinic()
         text = latest_text(tracker)
         requested = tracker.get_slot("requested_slot") == "patient_name"
-        if requested and is_answer(tracker) and not mentions_contact(text) and \
-                not looks_like_phone_attempt(text):
-            return {"patient_name": clean_name(text)}
-        # Elsewhere in the form: a full name spaCy recognises, e.g. "I'm Maria Lopez, ...".
+        stated = stated_name(text)
+        if not stated and not tracker.get_slot("patient_name"):
+            stated = name_segment(text)
+        if requested and is_answer(tracker):
+            if not mentions_contact(text) and not looks_like_phone_attempt(text):
+                name = clean_name(text)
+                if valid_name(name, clinic) or not (stated and valid_name(stated, clinic)):
+                    return {"patient_name": name}
+            else:
+                name = name_before_contact(text)
+                if name and valid_name(name, clinic):
+                    return {"patient_name": name}
+        # Anywhere in the form: "..., I'm Liam Connor", "sorry, my name is actually ...".
+        if stated and valid_name(stated, clinic):
+            return {"patient_name": stated}
+        # Elsewhere in the form: a full name spaCy recognises, e.g. "Maria Lopez here, ...".
         if tracker.get_slot("patient_name") and not _NAME_CUE_RE.search(text):
             return {}
         for person in entity_texts(tracker, "PERSON"):
@@ -206,6 +302,11 @@ class PatientDetailsValidation(FormValidationAction):
         if find_phone(text, get_clinic().country) or find_email(text):
             return {"patient_contact": text}
         if tracker.get_slot("requested_slot") == "patient_contact" and is_answer(tracker):
+            # Offered the number they text from (action_ask_patient_contact): yes takes it.
+            own = channel_phone(tracker)
+            if own and not tracker.get_slot("channel_phone_declined") and \
+                    (latest_intent(tracker) == "affirm" or _THIS_NUMBER_RE.search(text)):
+                return {"patient_contact": own}
             return {"patient_contact": text}
         return {}
 
@@ -238,6 +339,10 @@ class PatientDetailsValidation(FormValidationAction):
     ) -> dict[str, Any]:
         text = str(value or "")
         clinic = get_clinic()
+        own = channel_phone(tracker)
+        if own and text == own:  # the number the patient texts from, as the network gave it
+            return {"patient_contact": format_phone(own, clinic.country), "patient_phone": own,
+                    "patient_email": tracker.get_slot("patient_email")}
         found_phone, found_email = find_phone(text, clinic.country), find_email(text)
         if found_phone or found_email:
             # A correction of one keeps the other ("actually my number is ...").
@@ -247,6 +352,11 @@ class PatientDetailsValidation(FormValidationAction):
             shown += [email] if email else []
             return {"patient_contact": " / ".join(shown), "patient_phone": phone,
                     "patient_email": email}
+        if own and not tracker.get_slot("channel_phone_declined") and \
+                latest_intent(tracker) == "deny" and \
+                tracker.get_slot("requested_slot") == "patient_contact":
+            # "No" to the number they text from: ask for another, without an error message
+            return {"patient_contact": None, "channel_phone_declined": True}
         if "@" in text:
             response = "utter_invalid_email"
         elif looks_like_phone_attempt(text):
@@ -267,13 +377,16 @@ class ValidateBookingForm(PatientDetailsValidation):
     ) -> dict[str, Any]:
         requested = tracker.get_slot("requested_slot") == "preferred_time"
         mentioned = entity_texts(tracker, "DATE", "TIME")
-        if requested and is_answer(tracker) and not mentions_contact(latest_text(tracker)):
+        if requested and is_answer(tracker) and not mentions_contact(latest_text(tracker)) \
+                and not corrects_name(latest_text(tracker)):
             return {"preferred_time": latest_text(tracker)}
         if mentioned:
-            # Only a usable time is taken from a message that was about something else.
-            parsed = self._parse(latest_text(tracker))
+            # Only a usable time is taken from a message that was about something else; its
+            # phone number or e-mail is blanked out first ("212-555-0123, next Tuesday at 3").
+            text = " ".join(without_contact(latest_text(tracker), get_clinic().country).split())
+            parsed = self._parse(text)
             if parsed.value is not None:
-                return {"preferred_time": latest_text(tracker)}
+                return {"preferred_time": text}
         return {}
 
     async def extract_visit_reason(
@@ -281,14 +394,21 @@ class ValidateBookingForm(PatientDetailsValidation):
     ) -> dict[str, Any]:
         text = latest_text(tracker)
         requested = tracker.get_slot("requested_slot") == "visit_reason"
-        if requested and is_answer(tracker) and not mentions_contact(text):
+        if requested and is_answer(tracker) and not mentions_contact(text) and \
+                not corrects_name(text):
             return {"visit_reason": text}
         return {}
 
     async def extract_patient_status(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "patient_status" or not is_answer(tracker):
+        if tracker.get_slot("requested_slot") != "patient_status":
+            # Said in passing ("Hi, I'm Samuel Ortiz, returning patient, ..."): only plain words.
+            said = _STATUS_SAID_RE.search(latest_text(tracker))
+            if said and not tracker.get_slot("patient_status"):
+                return {"patient_status": "new" if said.group("new") else "returning"}
+            return {}
+        if not is_answer(tracker):
             return {}
         status = patient_status_from(latest_text(tracker), latest_intent(tracker))
         return {"patient_status": status or latest_text(tracker)}
@@ -362,10 +482,14 @@ class ValidateHandoffForm(PatientDetailsValidation):
         return "validate_handoff_form"
 
     def interrupts(self, tracker: Tracker) -> bool:
-        # Asked what the staff should know, "please call me back about ..." reads as asking for
-        # a person: in this form it is the message itself, not a request to leave the form.
+        # Asking for a person here ("yes, I'd like to leave a message, I'm ...", "please call
+        # me back about ...") is what this form is for: an answer, not a reason to leave it.
+        if latest_intent(tracker) == "request_human":
+            return False
+        # Whatever the patient writes for the staff is the message, unless it is an
+        # emergency or "stop" ("I need to move my appointment, please e-mail me").
         if tracker.get_slot("requested_slot") == "handoff_message" and \
-                latest_intent(tracker) == "request_human":
+                latest_intent(tracker) not in {"emergency", "cancel_form"}:
             return False
         return super().interrupts(tracker)
 
@@ -410,3 +534,53 @@ class ActionAskBookingConfirmed(Action):
             status="new patient" if status == "new" else "returning patient",
         )
         return []
+
+
+class ActionAskPatientContact(Action):
+    """Ask for a phone number or e-mail; on SMS and WhatsApp, first offer the number the
+    patient writes from (both forms ask with this action)."""
+
+    def name(self) -> str:
+        return "action_ask_patient_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        own = channel_phone(tracker)
+        if own and not tracker.get_slot("channel_phone_declined"):
+            dispatcher.utter_message(response="utter_ask_use_channel_phone",
+                                     phone=format_phone(own, get_clinic().country))
+        else:
+            dispatcher.utter_message(response="utter_ask_patient_contact")
+        return []
+
+
+def carries_booking_details(tracker: Tracker) -> bool:
+    """Whether a message has something the booking form keeps: a phone number or e-mail, a
+    stated name, or a day and time the clinic could offer."""
+    text = latest_text(tracker)
+    clinic = get_clinic()
+    if mentions_contact(text) or stated_name(text) or name_segment(text):
+        return True
+    if entity_texts(tracker, "DATE", "TIME"):
+        cleaned = " ".join(without_contact(text, clinic.country).split())
+        return parse_preferred(cleaned, clinic, now_utc()).value is not None
+    return False
+
+
+class ActionBookingDetailsOutsideForm(Action):
+    """"Hi, I'm Maria Lopez, 212 555 0123, next Tuesday afternoon" with no form running: the
+    patient wants an appointment, so the booking form starts and keeps what it can read.
+    Anything else classified as ``inform`` (a bare symptom) gets the rephrase request."""
+
+    def name(self) -> str:
+        return "action_booking_details_outside_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if not carries_booking_details(tracker):
+            dispatcher.utter_message(response="utter_default")
+            return []
+        dispatcher.utter_message(response="utter_booking_start")
+        return [FollowupAction(FORM_NAME)]

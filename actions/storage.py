@@ -210,6 +210,14 @@ def _find_by_key(engine: Engine, idempotency_key: str) -> StoredRequest | None:
     return StoredRequest(id=int(row.id), reference=row.reference, created=False)
 
 
+def find_by_reference(engine: Engine, reference: str) -> dict | None:
+    """The stored request with this reference (case-insensitive), or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(requests_table).where(
+            requests_table.c.reference == reference.upper())).mappings().first()
+    return dict(row) if row else None
+
+
 def claim_due_deliveries(engine: Engine, lease_seconds: int, limit: int = 20) -> list[dict]:
     """Claim pending deliveries whose retry time has come; each is claimed by one worker only."""
     now = utcnow()

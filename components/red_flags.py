@@ -124,12 +124,20 @@ NOW = re.compile(
 )
 
 
+NOT_THE_USUAL = frozenset({"usual", "normal", "typical", "regular", "ordinary", "same",
+                           "everyday", "standard"})
+
+
 class Context:
     """Whether a matched phrase is said not to be happening now (module docstring)."""
 
     @staticmethod
     def negated(span: Span) -> bool:
         if span.root.pos_ in VERBS:
+            return False
+        # "it's not my usual headache", "not a normal migraine": the kind is denied, not the
+        # symptom, and an unusual headache is itself a red flag
+        if any(child.lower_ in NOT_THE_USUAL for child in span.root.children):
             return False
         inside = {token.i for token in span}
 

@@ -26,7 +26,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTERNAL = ROOT / "tests" / "external"
-REFUSALS = {"out_of_scope", "nlu_fallback"}
+# What the patient sees as "I can't help with that": the out-of-scope reply, the rephrase
+# request, and "I can only answer in English" (the language layer also takes gibberish).
+# scripts/evaluate.py scores the held-out sets with the same set.
+REFUSALS = {"out_of_scope", "nlu_fallback", "other_language"}
 KIND_MEDICAL = {"ask_other_medical", "ask_diagnosis", "ask_medication"}
 PAST_KINDS = ("past_resolved", "relative_history")
 GOAL_OFF_TOPIC = 0.03  # the goal; the floor (Floors) is what CI holds today

@@ -11,6 +11,8 @@ Flags (the same rules in SQL for the list and in Python for one conversation):
 * ``emergency``   intent ``emergency``, action ``action_emergency`` or slot ``flag_emergency``
 * ``fallback``    intent ``nlu_fallback``, action ``action_default_fallback`` or ``utter_default``
 * ``handoff``     intent ``request_human`` or slot ``flag_handoff``
+* ``privacy``     the patient asked for their data to be deleted: slot ``flag_privacy``
+  (``action_record_forget_me``); staff erase it with the console's forget-me
 * ``appointment`` an appointment request was stored: slot ``booking_reference`` set by
   ``action_submit_booking`` (it also runs when the patient answers "no" to the read-back, so
   running alone is not enough), or a ``requests`` row with this sender id
@@ -42,6 +44,7 @@ FLAGS: dict[str, str] = {
     "handoff": "Hand-off to a person",
     "appointment": "Appointment requested",
     "abandoned": "Booking abandoned",
+    "privacy": "Asked to delete their data",
 }
 MESSAGE_TYPES = ("user", "bot")
 FALLBACK_ACTIONS = ("action_default_fallback", "utter_default")
@@ -186,6 +189,7 @@ class FlagSql:
                              slot_true("flag_emergency"))
         self.fallback = or_(ev.intent_name == "nlu_fallback", action(*FALLBACK_ACTIONS))
         self.handoff = or_(ev.intent_name == "request_human", slot_true("flag_handoff"))
+        self.privacy = slot_true("flag_privacy")
         self.appointment = and_(slot("booking_reference"), value.isnot(None), value != "")
         self.booking_form = and_(ev.type_name == "active_loop", ev.action_name == "booking_form")
 
@@ -225,6 +229,7 @@ class ConversationStore:
             any_of(flags.emergency).label("emergency"),
             any_of(flags.fallback).label("fallback"),
             any_of(flags.handoff).label("handoff"),
+            any_of(flags.privacy).label("privacy"),
             any_of(flags.appointment).label("appointment"),
             any_of(flags.booking_form).label("booking_form"),
         ).group_by(ev.c.sender_id)
@@ -260,6 +265,7 @@ class ConversationStore:
             "emergency": s.c.emergency == 1,
             "fallback": s.c.fallback == 1,
             "handoff": s.c.handoff == 1,
+            "privacy": s.c.privacy == 1,
             "appointment": appointment,
             "abandoned": and_(s.c.booking_form == 1, not_(appointment)),
         }
@@ -281,7 +287,7 @@ class ConversationStore:
 
     @staticmethod
     def _summary_row(row: Any) -> ConversationSummary:
-        flags = {name for name in ("emergency", "fallback", "handoff") if row[name]}
+        flags = {name for name in ("emergency", "fallback", "handoff", "privacy") if row[name]}
         if row["appointment"] or row["has_request"]:
             flags.add("appointment")
         elif row["booking_form"]:
@@ -365,6 +371,8 @@ def compute_flags(events: Iterable[dict[str, Any]], has_request: bool = False) -
                 flags.add("emergency")
             elif name == "flag_handoff" and value is True:
                 flags.add("handoff")
+            elif name == "flag_privacy" and value is True:
+                flags.add("privacy")
             elif name == "booking_reference" and value not in (None, ""):
                 appointment = True
         elif kind == "active_loop" and name == "booking_form":

@@ -16,6 +16,7 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
+from actions.contact import format_phone
 from actions.storage import get_engine, list_requests
 from channels.twilio import sms_text
 from tests.conftest import render
@@ -117,7 +118,10 @@ def test_a_whole_booking_by_sms_with_numbered_replies(assistant, twilio_api, dom
     assert say("I'd like to book an appointment", 4) == [
         as_sms(domain, "utter_privacy_notice"), as_sms(domain, "utter_disclaimer"),
         as_sms(domain, "utter_booking_start"), as_sms(domain, "utter_ask_patient_name")]
-    assert say("Maria Lopez") == [as_sms(domain, "utter_ask_patient_contact")]
+    # offered the number it texts from, the patient gives another one
+    assert say("Maria Lopez") == [as_sms(domain, "utter_ask_use_channel_phone",
+                                         phone=format_phone(patient, "US"))]
+    assert say("2") == [as_sms(domain, "utter_ask_patient_contact")]
     assert say("212 555 0123") == [as_sms(domain, "utter_ask_preferred_time")]
     assert say("next tuesday afternoon") == [as_sms(domain, "utter_ask_visit_reason")]
     [status_question] = say("migraines twice a week")
@@ -141,6 +145,22 @@ def test_a_whole_booking_by_sms_with_numbered_replies(assistant, twilio_api, dom
     assert (row["reference"], row["channel"], row["name"], row["phone"]) == (
         reference, "twilio", "Maria Lopez", "+12125550123")
     assert row["reason"] == "migraines twice a week"
+
+
+def test_the_number_the_patient_texts_from_is_offered_and_kept(assistant, twilio_api, domain):
+    patient = new_number()
+    say = lambda body, n=1: text(assistant, twilio_api, patient, body, n)  # noqa: E731
+    say("I'd like to book an appointment", 4)
+    say("Hana Sato")
+    assert say("1") == [as_sms(domain, "utter_ask_preferred_time")]  # "Yes, this number"
+    say("next tuesday afternoon")
+    say("back pain")
+    summary, = say("1")
+    assert f"Contact: {format_phone(patient, 'US')}" in summary
+    say("1")
+    [row] = [r for r in list_requests(get_engine(assistant.database_url))
+             if r["sender_id"] == patient]
+    assert (row["name"], row["phone"]) == ("Hana Sato", patient)
 
 
 def test_an_emergency_as_the_first_text_gets_the_emergency_advice_first(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from scripts import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,3 +63,12 @@ def test_a_fallback_is_a_refusal_the_patient_sees():
     assert result.oos_recall == 1.0 and result.false_refusals == 1 / 3
     assert result.answer_accuracy == 1 / 2  # the second FAQ question got the wrong answer
     assert [e[0] for e in result.errors] == ["salutations"]
+
+
+def test_no_external_message_is_a_training_example():
+    # tests/external/ is evaluation only (its README): never trained on
+    training = set(evaluate.example_texts(ROOT / "data" / "nlu"))
+    for path in sorted((ROOT / "tests" / "external").glob("*.yml")):
+        texts = {" ".join(m["text"].lower().split())
+                 for m in yaml.safe_load(path.read_text())["messages"]}
+        assert len(texts) > 100 and not texts & training, path.name

@@ -211,7 +211,7 @@ async def test_interruptions_still_stop_the_form(make_tracker, dispatcher, domai
 
 @pytest.mark.parametrize(("intent", "requested", "kept"), [
     ("request_human", "handoff_message", True),  # "please call me about my results"
-    ("request_human", "patient_name", False),  # asked for the name: a real interruption
+    ("cancel_appointment", "handoff_message", True),  # whatever it is, it is the message
     ("emergency", "handoff_message", False),
     ("cancel_form", "handoff_message", False),
 ])
@@ -225,3 +225,111 @@ async def test_a_message_for_staff_may_ask_for_a_call(make_tracker, dispatcher, 
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert (slots.get("handoff_message") == text) is kept
     assert (events == []) is not kept
+
+
+async def test_asking_for_a_person_while_leaving_a_message_is_an_answer(make_tracker, dispatcher,
+                                                                        domain):
+    tracker = make_tracker(slots={"requested_slot": "patient_name"},
+                           text="yes, I'd like to leave a message. I'm Liam Connor",
+                           intent="request_human", active_loop="handoff_form")
+    events = await ValidateHandoffForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["patient_name"] == "Liam Connor"
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("yes, I'd like to leave a message. I'm Liam Connor", "Liam Connor"),
+    ("sorry, my name is actually John Smyth", "John Smyth"),
+    ("My name is David Park and my cell is (212) 555-0162", "David Park"),
+    ("I'm a new patient", None),
+    ("im in a lot of pain", None),
+])
+def test_a_name_stated_anywhere_in_a_message(text, name):
+    from actions.forms import stated_name
+    assert stated_name(text) == name
+
+
+async def test_name_and_contact_in_one_answer(make_tracker, dispatcher, domain):
+    tracker = make_tracker(slots={"requested_slot": "patient_name"},
+                           text="Marcus Reed, marcus.reed@example.com", intent="inform",
+                           active_loop="booking_form")
+    events = await ValidateBookingForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["patient_name"] == "Marcus Reed"
+    assert slots["patient_email"] == "marcus.reed@example.com"
+
+
+async def test_a_name_correction_while_asked_for_the_time(make_tracker, dispatcher, domain):
+    tracker = make_tracker(slots={"requested_slot": "preferred_time", "patient_name": "Jon Smith",
+                                  "patient_contact": "(212) 555-0111",
+                                  "patient_phone": "+12125550111"},
+                           text="sorry, my name is actually John Smyth", intent="inform",
+                           active_loop="booking_form")
+    events = await ValidateBookingForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["patient_name"] == "John Smyth"
+    assert "utter_invalid_preferred_time_no_date" not in \
+        [m.get("response") for m in dispatcher.messages]
+
+
+async def test_an_opener_keeps_name_phone_time_and_status(make_tracker, dispatcher, domain):
+    text = ("Hi I'm Samuel Ortiz, returning patient, could I come in next Thursday at 4pm? "
+            "you can reach me at 415.555.0199")
+    tracker = make_tracker(text=text, intent="book_appointment", active_loop="booking_form",
+                           entities=[{"entity": "DATE", "value": "next Thursday"},
+                                     {"entity": "TIME", "value": "4pm"}])
+    events = await ValidateBookingForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots["patient_name"] == "Samuel Ortiz"
+    assert slots["patient_phone"] == "+14155550199"
+    assert slots["patient_status"] == "returning"
+    assert "4:00" in slots["preferred_time"] or "4 pm" in slots["preferred_time"].lower()
+
+
+async def test_sms_patients_are_offered_the_number_they_text_from(make_tracker, dispatcher,
+                                                                  domain):
+    from actions.forms import ActionAskPatientContact
+    sms = make_tracker(sender_id="+15550104321", channel="twilio")
+    await ActionAskPatientContact().run(dispatcher, sms, domain)
+    web = make_tracker(sender_id="web-1", channel="socketio")
+    await ActionAskPatientContact().run(dispatcher, web, domain)
+    assert [m["response"] for m in dispatcher.messages] == \
+        ["utter_ask_use_channel_phone", "utter_ask_patient_contact"]
+
+
+@pytest.mark.parametrize(("text", "intent", "phone", "declined"), [
+    ("yes, use this number", "affirm", "+15550104321", None),
+    ("/affirm", "affirm", "+15550104321", None),
+    ("no", "deny", None, True),
+    ("no, call 312 555 0188", "deny", "+13125550188", None),
+])
+async def test_the_texting_number_answer(make_tracker, dispatcher, domain, text, intent, phone,
+                                         declined):
+    tracker = make_tracker(slots={"requested_slot": "patient_contact",
+                                  "patient_name": "Hana Sato"},
+                           text=text, intent=intent, active_loop="booking_form",
+                           sender_id="+15550104321", channel="twilio")
+    events = await ValidateBookingForm().run(dispatcher, tracker, domain)
+    slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert slots.get("patient_phone") == phone
+    assert slots.get("channel_phone_declined") == declined
+
+
+@pytest.mark.parametrize(("text", "entities", "starts"), [
+    ("Hi, I'm Maria Lopez, my number is 212-555-0123", [], True),
+    ("Tomasz Nowak, 773 555 0189", [], True),
+    ("next tuesday at 10am", [{"entity": "DATE", "value": "next tuesday"}], True),
+    ("my back hurts", [], False),
+    ("migraines twice a week", [{"entity": "DATE", "value": "twice a week"}], False),
+])
+async def test_booking_details_outside_a_form_start_it(make_tracker, dispatcher, domain, text,
+                                                       entities, starts):
+    from actions.forms import ActionBookingDetailsOutsideForm
+    tracker = make_tracker(text=text, intent="inform", entities=entities)
+    events = await ActionBookingDetailsOutsideForm().run(dispatcher, tracker, domain)
+    said = [m["response"] for m in dispatcher.messages]
+    if starts:
+        assert said == ["utter_booking_start"]
+        assert events[0]["event"] == "followup" and events[0]["name"] == "booking_form"
+    else:
+        assert said == ["utter_default"] and events == []

@@ -1,0 +1,67 @@
+"""The language layer: clearly foreign messages are marked, English ones (names, typos, short
+answers) never are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.message import Message
+
+from components.language import LanguageDetector, detect, without_names
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "nlu"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> LanguageDetector:
+    """The component trained on the project's NLU data, as `rasa train` trains it."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("model"))
+    component = LanguageDetector(LanguageDetector.get_default_config(), storage,
+                                 Resource("language"))
+    component.train(load_data(str(DATA)))
+    return LanguageDetector.load(LanguageDetector.get_default_config(), storage,
+                                 Resource("language"), None)
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("Bonjour, est-ce que l'acupuncture peut soulager mes migraines ?", "fr"),
+    ("Ich möchte gerne einen Termin für nächste Woche vereinbaren", "de"),
+    ("Olá, quanto tempo dura uma sessão de acupuntura?", "pt"),
+    ("Dzień dobry, chciałabym umówić wizytę", "pl"),
+    ("你好，针灸能治头痛吗", "zh"),
+    ("Здравствуйте, у меня болит голова", "ru"),
+])
+def test_foreign_messages_are_recognised(trained, text, code):
+    assert detect(text, trained.vocabulary) == code
+
+
+@pytest.mark.parametrize("text", [
+    "ok", "hola", "Maria Lopez", "next tuesday afternoon", "hours?",
+    "is it a tension headache?", "can acupuncture help with migraines",
+    "migraines about twice a week", "wat is a hedache",
+])
+def test_english_and_short_messages_are_left_alone(trained, text):
+    assert "headache" in trained.vocabulary and "soulager" not in trained.vocabulary
+    assert detect(text, trained.vocabulary) is None
+
+
+def test_names_are_blanked_before_detection():
+    message = Message(data={"text": "I am Giuseppe Bianchi", "entities": [
+        {"entity": "PERSON", "value": "Giuseppe Bianchi", "start": 5, "end": 21}]})
+    assert without_names(message).strip() == "I am"
+
+
+def test_the_component_marks_the_intent_and_keeps_emergencies(trained):
+    detector = trained
+    foreign = Message(data={"text": "Buongiorno, soffro di mal di testa da settimane",
+                            "intent": {"name": "faq", "confidence": 0.9}})
+    emergency = Message(data={"text": "Ich habe die schlimmsten Kopfschmerzen meines Lebens",
+                              "intent": {"name": "emergency", "confidence": 0.9}})
+    detector.process([foreign, emergency])
+    assert foreign.get("intent")["name"] == "other_language"
+    assert [(e["entity"], e["value"]) for e in foreign.get("entities")] == [("language", "it")]
+    assert emergency.get("intent")["name"] == "emergency"
