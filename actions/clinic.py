@@ -2,14 +2,17 @@
 
 ``clinic.yml`` holds the clinic's name, practitioner, phone, address, opening hours, time zone
 and website. Responses use these values through slots (see ``actions.session``), so a clinic
-changes its details in one file and retrains nothing.
+changes its details in one file and retrains nothing. Its ``booking:`` section holds the rules
+for booking appointments in the clinic's calendar (``BookingRules``; see ``actions.slots``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,62 @@ WEEKDAYS: tuple[str, ...] = (
 )
 
 
+# The kinds of patient a visit length is set for (booking.visit_minutes).
+PATIENT_KINDS: tuple[str, ...] = ("new", "returning")
+
+
 class ClinicConfigError(ValueError):
     """The clinic configuration file is missing a value or has a malformed one."""
+
+
+class EventDetails(str, Enum):
+    """How much personal data an appointment's calendar event carries (booking.event_details).
+
+    Every event has the summary "Appointment PMR-XXXXXX" (the booking reference) and the
+    patient kind; REASON adds the reason for the visit; NAME_AND_REASON adds the patient's name.
+    """
+
+    REFERENCE_ONLY = "reference_only"
+    REASON = "reason"
+    NAME_AND_REASON = "name_and_reason"
+
+
+@dataclass(frozen=True)
+class BookingRules:
+    """The ``booking:`` section of clinic.yml; the defaults apply when it (or a key) is left out."""
+
+    new_visit_minutes: int = 60  # visit length for a new patient
+    returning_visit_minutes: int = 30  # visit length for a returning patient
+    slot_step_minutes: int = 30  # slots start on this grid, counted from each day's opening
+    min_notice_hours: float = 12  # no slot starts sooner than this after "now"
+    horizon_days: int = 60  # no slot on a day more than this many days after today
+    hold_minutes: int = 15  # how long a chosen slot is held for an unfinished conversation
+    auto_confirm: bool = True  # False: appointments stay TENTATIVE until staff approve
+    event_details: EventDetails = EventDetails.REFERENCE_ONLY
+    offer_count: int = 3  # slots offered to the patient at once
+
+    def visit_minutes(self, patient_kind: str) -> int:
+        """The visit length for a patient kind ("new" or "returning")."""
+        if patient_kind == "new":
+            return self.new_visit_minutes
+        if patient_kind == "returning":
+            return self.returning_visit_minutes
+        raise ValueError(f"patient kind must be one of {PATIENT_KINDS}, got {patient_kind!r}")
+
+    def visit_length(self, patient_kind: str) -> timedelta:
+        return timedelta(minutes=self.visit_minutes(patient_kind))
+
+    @property
+    def slot_step(self) -> timedelta:
+        return timedelta(minutes=self.slot_step_minutes)
+
+    @property
+    def min_notice(self) -> timedelta:
+        return timedelta(hours=self.min_notice_hours)
+
+    @property
+    def hold(self) -> timedelta:
+        return timedelta(minutes=self.hold_minutes)
 
 
 @dataclass(frozen=True)
@@ -54,6 +111,7 @@ class Clinic:
     # opening_hours[i] is (open, close) for weekday i (Monday = 0) or None when closed.
     opening_hours: tuple[tuple[time, time] | None, ...] = field(default_factory=tuple)
     colors: dict[str, str] = field(default_factory=dict)
+    booking: BookingRules = field(default_factory=BookingRules)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -153,6 +211,123 @@ def _parse_hours(raw: Any) -> tuple[tuple[time, time] | None, ...]:
     return tuple(hours)
 
 
+_MINUTES_PER_DAY = 24 * 60
+_MAX_HORIZON_DAYS = 3660  # ten years: beyond that a date is a typo
+_BOOKING_KEYS = (
+    "visit_minutes",
+    "slot_step_minutes",
+    "min_notice_hours",
+    "horizon_days",
+    "hold_minutes",
+    "auto_confirm",
+    "event_details",
+    "offer_count",
+)
+
+
+def _whole_number(
+    raw: dict[str, Any], key: str, where: str, default: int, low: int, high: int | None = None
+) -> int:
+    value = raw.get(key)
+    if value is None:
+        value = default
+    # bool is an int in Python; "true" is not a number of minutes.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ClinicConfigError(
+            f"clinic configuration: {where} must be a whole number {limits}, got {value!r}"
+        )
+    return value
+
+
+def _parse_booking(raw: Any) -> BookingRules:
+    if raw is None:
+        return BookingRules()
+    if not isinstance(raw, dict):
+        raise ClinicConfigError("clinic configuration: 'booking' must be a mapping")
+    unknown = set(str(k) for k in raw) - set(_BOOKING_KEYS)
+    if unknown:
+        raise ClinicConfigError(f"clinic configuration: unknown booking key(s) {sorted(unknown)}")
+    raw = {str(k): v for k, v in raw.items() if v is not None}  # null reads as left out
+    defaults = BookingRules()
+    visits = raw.get("visit_minutes", {})
+    if not isinstance(visits, dict):
+        raise ClinicConfigError(
+            "clinic configuration: booking.visit_minutes must map patient kinds "
+            f"{list(PATIENT_KINDS)} to minutes"
+        )
+    unknown = set(str(k) for k in visits) - set(PATIENT_KINDS)
+    if unknown:
+        raise ClinicConfigError(
+            f"clinic configuration: unknown patient kind(s) {sorted(unknown)} in "
+            f"booking.visit_minutes (expected {list(PATIENT_KINDS)})"
+        )
+    new = _whole_number(
+        visits, "new", "booking.visit_minutes.new", defaults.new_visit_minutes, 1, _MINUTES_PER_DAY
+    )
+    returning = _whole_number(
+        visits,
+        "returning",
+        "booking.visit_minutes.returning",
+        defaults.returning_visit_minutes,
+        1,
+        _MINUTES_PER_DAY,
+    )
+    notice = raw.get("min_notice_hours", defaults.min_notice_hours)
+    if (
+        isinstance(notice, bool)
+        or not isinstance(notice, (int, float))
+        or not (math.isfinite(notice) and 0 <= notice <= _MAX_HORIZON_DAYS * 24)
+    ):
+        raise ClinicConfigError(
+            "clinic configuration: booking.min_notice_hours must be a number of hours from 0 "
+            f"to {_MAX_HORIZON_DAYS * 24}, got {notice!r}"
+        )
+    auto_confirm = raw.get("auto_confirm", defaults.auto_confirm)
+    if not isinstance(auto_confirm, bool):
+        raise ClinicConfigError(
+            "clinic configuration: booking.auto_confirm must be true or false, "
+            f"got {auto_confirm!r}"
+        )
+    details = raw.get("event_details", defaults.event_details.value)
+    try:
+        event_details = EventDetails(str(details).strip().lower())
+    except ValueError as exc:
+        raise ClinicConfigError(
+            "clinic configuration: booking.event_details must be one of "
+            f"{[d.value for d in EventDetails]}, got {details!r}"
+        ) from exc
+    return BookingRules(
+        new_visit_minutes=new,
+        returning_visit_minutes=returning,
+        slot_step_minutes=_whole_number(
+            raw,
+            "slot_step_minutes",
+            "booking.slot_step_minutes",
+            defaults.slot_step_minutes,
+            1,
+            _MINUTES_PER_DAY,
+        ),
+        min_notice_hours=notice,
+        horizon_days=_whole_number(
+            raw, "horizon_days", "booking.horizon_days", defaults.horizon_days, 1, _MAX_HORIZON_DAYS
+        ),
+        hold_minutes=_whole_number(
+            raw, "hold_minutes", "booking.hold_minutes", defaults.hold_minutes, 1
+        ),
+        auto_confirm=auto_confirm,
+        event_details=event_details,
+        offer_count=_whole_number(
+            raw, "offer_count", "booking.offer_count", defaults.offer_count, 1
+        ),
+    )
+
+
 def parse_clinic(raw: Any) -> Clinic:
     """Validate the parsed YAML of a clinic configuration file."""
     if not isinstance(raw, dict):
@@ -182,6 +357,7 @@ def parse_clinic(raw: Any) -> Clinic:
         poison_help=_text(raw, "poison_help"),
         opening_hours=_parse_hours(raw.get("opening_hours")),
         colors={str(k): str(v) for k, v in dict(colors).items()},
+        booking=_parse_booking(raw.get("booking")),
     )
 
 
