@@ -353,9 +353,10 @@ def write_docs(sets: list[SetResult], external: ExternalResult, cv: dict[str, Pa
         f"{pct(floors.heldout_intent)}, FAQ answer accuracy >= {pct(floors.faq_answer)}, "
         f"out-of-scope recall >= {pct(floors.oos_recall)}, "
         f"in-scope refused <= {pct(floors.false_refusals)}. A refusal is `out_of_scope`, "
-        "`nlu_fallback` or `other_language` (\"I can only answer in English\"). Every message is parsed as the Rasa server parses it, fallback "
-        "included (a guess below the `FallbackClassifier` threshold is refused, as the "
-        "patient would see); an off-topic message counts as right when it is refused.",
+        "`nlu_fallback` or `other_language` (\"I can only answer in English\"). Every "
+        "message is parsed as the Rasa server parses it, fallback included (a guess below "
+        "the `FallbackClassifier` threshold is refused, as the patient would see); an "
+        "off-topic message counts as right when it is refused.",
         "",
     ]
     for r in sets:
