@@ -3,10 +3,13 @@
 * "Please delete my chat and my details": the privacy notice promises deletion, and only staff
   may delete (the console's forget-me, with its audit log). The conversation is flagged
   ``privacy`` for the console and a message for staff goes through the outbox.
-* "Cancel my appointment PMR-7KQ4TZ": until the clinic's calendar lets the patient cancel
-  directly, a message for staff with the reference and the contact details the appointment was
-  requested with. The reply is the same whether or not the reference exists, so a reference
-  cannot be tried out.
+* "Cancel my appointment PMR-7KQ4TZ": in calendar mode, an appointment booked in the calendar
+  is cancelled at once when the patient also gives the phone number or e-mail it was booked
+  with (asked for when missing; on SMS the number they text from counts): the event is removed,
+  the request closed and staff told. Otherwise (request mode, a move, a reference that is not a
+  calendar booking, the calendar down) a message for staff with the reference and the contact
+  details the appointment was requested with. The reply never says whether a reference exists,
+  so a reference cannot be tried out.
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import appointments
 from actions.clinic import get_clinic
 from actions.contact import find_email, find_phone
-from actions.forms import latest_text
+from actions.forms import channel_phone, latest_text
 from actions.handoff import patient_fields, store_with_retry
 from actions.settings import get_settings
-from actions.storage import find_by_reference, get_engine
+from actions.slots import Slot
+from actions.storage import as_utc, find_by_reference, get_engine, set_request_status
 
 logger = logging.getLogger(__name__)
 
+MOVE_RE = re.compile(r"\b(move|moving|reschedul\w*|change|another (day|time)|different "
+                     r"(day|time)|postpone)\b", re.I)
 REFERENCE_RE = re.compile(r"\bPMR-[A-HJ-NP-TV-Z2-9]{6}\b", re.I)
 NOT_GIVEN = "(name not given)"
 MAX_QUOTED = 500
@@ -97,13 +104,23 @@ class ActionRecordAppointmentChange(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         text = latest_text(tracker)
-        reference = find_reference(text)
+        pending = tracker.get_slot("pending_change_reference")
+        reference = find_reference(text) or pending
         if reference is None:
             dispatcher.utter_message(response="utter_ask_appointment_reference")
             return []
         fields = contact_fields(tracker)
-        original = await asyncio.to_thread(find_by_reference,
-                                           get_engine(get_settings().database_url), reference)
+        engine = get_engine(get_settings().database_url)
+        original = await asyncio.to_thread(find_by_reference, engine, reference)
+        if self._cancellable(original) and not MOVE_RE.search(text):
+            if not self._same_patient(original, text, tracker):
+                if pending:  # asked once already: the details did not match
+                    dispatcher.utter_message(response="utter_cancel_details_mismatch")
+                    return [SlotSet("pending_change_reference", None)]
+                dispatcher.utter_message(response="utter_ask_booking_contact")
+                return [SlotSet("pending_change_reference", reference)]
+            if await self._cancel(dispatcher, tracker, engine, original):
+                return [SlotSet("pending_change_reference", None)]
         if original is not None:  # reach the patient the way the appointment was requested
             for key in ("name", "phone", "email"):
                 fields[key] = original.get(key) or fields[key]
@@ -116,4 +133,41 @@ class ActionRecordAppointmentChange(Action):
             return []
         dispatcher.utter_message(response="utter_cancel_request_recorded", reference=reference)
         logger.info("Appointment change request recorded for staff")
-        return []
+        return [SlotSet("pending_change_reference", None)]
+
+    @staticmethod
+    def _cancellable(original: dict[str, Any] | None) -> bool:
+        return bool(appointments.calendar_enabled() and original and original.get("calendar_uid")
+                    and original.get("status") != "closed")
+
+    @staticmethod
+    def _same_patient(original: dict[str, Any], text: str, tracker: Tracker) -> bool:
+        """The phone or e-mail the appointment was booked with, in this message (or the SMS
+        number the patient writes from)."""
+        country = get_clinic().country
+        phones = {find_phone(text, country), channel_phone(tracker)} - {None}
+        email = find_email(text)
+        return bool((original.get("phone") and original["phone"] in phones)
+                    or (original.get("email") and email == original["email"].lower()))
+
+    @staticmethod
+    async def _cancel(dispatcher: CollectingDispatcher, tracker: Tracker, engine: Any,
+                      original: dict[str, Any]) -> bool:
+        """Remove the event, close the request, tell staff; False when the calendar fails."""
+        try:
+            await asyncio.to_thread(appointments.calendar_client().cancel,
+                                    original["calendar_uid"])
+        except appointments.CalendarUnavailable:
+            return False
+        await asyncio.to_thread(set_request_status, engine, original["id"], "closed")
+        fields = {**contact_fields(tracker), "name": original["name"],
+                  "phone": original.get("phone"), "email": original.get("email"),
+                  "message": f"The patient cancelled appointment {original['reference']}; "
+                             "it was removed from the calendar."}
+        await store_message(fields, message_key(tracker, "appointment-cancelled"))
+        clinic = get_clinic()
+        slot = Slot(as_utc(original["appointment_start"]), as_utc(original["appointment_end"]))
+        dispatcher.utter_message(response="utter_appointment_cancelled",
+                                 reference=original["reference"], when=slot.describe(clinic.tz))
+        logger.info("Appointment cancelled by the patient; calendar event removed")
+        return True

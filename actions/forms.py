@@ -20,6 +20,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import appointments
 from actions.clinic import Clinic, get_clinic
 from actions.contact import (
     find_email,
@@ -28,6 +29,7 @@ from actions.contact import (
     looks_like_phone_attempt,
     without_contact,
 )
+from actions.slots import Slot, wish_from_text
 from actions.when import Parsed, Preferred, Problem, next_open_days, parse_preferred
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,12 @@ BOOKING_SLOTS = (
     "booking_change_requested",
     "booking_failures",
     "channel_phone_declined",
+    "appointment_slot",
+    "appointment_offer",
+    "appointment_matched",
+    "appointment_page",
+    "appointment_uid",
+    "appointment_reference",
 )
 HANDOFF_SLOTS = ("handoff_message",)
 
@@ -367,10 +375,105 @@ class PatientDetailsValidation(FormValidationAction):
 
 
 class ValidateBookingForm(PatientDetailsValidation):
-    """The appointment request: preferred time, reason, new or returning, confirmation."""
+    """The appointment request: preferred time, reason, new or returning, confirmation; in
+    calendar mode also the slot, held at once (``actions/appointments.py``)."""
 
     def name(self) -> str:
         return "validate_booking_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        slots = list(domain_slots)
+        if appointments.calendar_enabled() and "appointment_slot" not in slots:
+            slots.insert(slots.index("booking_confirmed"), "appointment_slot")
+        return slots
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        if not appointments.calendar_enabled() or self.interrupts(tracker):
+            return events
+        extra = self._offer_if_due(dispatcher, tracker, events)
+        if any(e.get("name") == "requested_slot" for e in extra):
+            # Rasa asks the first requested_slot it is given: the calendar failed, so not the
+            # slot question that validation chose before
+            events = [e for e in events if e.get("name") != "requested_slot"]
+        return events + extra
+
+    def _offer_if_due(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      events: list[EventType]) -> list[EventType]:
+        """Read the calendar when the slot question is next and nothing is on offer: the
+        offer for action_ask_appointment_slot, or request mode when the calendar fails."""
+        state = {**tracker.slots, **{e["name"]: e["value"] for e in events
+                                     if e.get("event") == "slot"}}
+        if not state.get("patient_status") or state.get("appointment_slot") or \
+                state.get("appointment_offer"):
+            return []
+        if any(not state.get(slot) for slot in ("patient_name", "patient_contact",
+                                                 "preferred_time", "visit_reason")):
+            return []
+        clinic = get_clinic()
+        try:
+            offered, matched = appointments.prepare_offer(
+                clinic, appointments.wish_of(state.get("preferred_time_data")),
+                state["patient_status"], now_utc(), int(state.get("appointment_page") or 0))
+        except appointments.CalendarUnavailable:
+            dispatcher.utter_message(response="utter_calendar_unavailable")
+            return [SlotSet("appointment_slot", appointments.REQUEST_MODE),
+                    SlotSet("requested_slot", "booking_confirmed")]
+        if not offered:
+            dispatcher.utter_message(response="utter_no_free_slots")
+            return [SlotSet("appointment_slot", appointments.REQUEST_MODE),
+                    SlotSet("requested_slot", "booking_confirmed")]
+        return [SlotSet("appointment_offer", offered), SlotSet("appointment_matched", matched)]
+
+    async def extract_appointment_slot(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "appointment_slot":
+            return {}
+        return {"appointment_slot": latest_text(tracker)}
+
+    def validate_appointment_slot(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "")
+        if text == appointments.REQUEST_MODE or tracker.get_slot("requested_slot") != \
+                "appointment_slot":
+            return {"appointment_slot": value}
+        clinic = get_clinic()
+        offered = tracker.get_slot("appointment_offer") or []
+        again = {"appointment_slot": None, "appointment_offer": None}
+        chosen = appointments.choice_from(text, offered, clinic)
+        if chosen is None:
+            if appointments.wants_call(text):
+                return {"appointment_slot": appointments.REQUEST_MODE}
+            if appointments.wants_more(text):
+                return {**again, "appointment_page": int(tracker.get_slot("appointment_page")
+                                                         or 0) + 1}
+            parsed = self._parse(text)
+            if parsed.value is not None:  # "what about Friday morning?"
+                return {**again, "appointment_page": 0,
+                        "preferred_time": parsed.value.describe(),
+                        "preferred_time_data": parsed.value.as_dict()}
+            return self._failed("appointment_slot", "utter_invalid_appointment_slot",
+                                dispatcher, tracker)
+        try:
+            held = appointments.hold_choice(clinic, chosen, tracker.get_slot("patient_status"),
+                                            tracker.get_slot("visit_reason"),
+                                            tracker.get_slot("patient_name"))
+        except appointments.CalendarUnavailable:
+            dispatcher.utter_message(response="utter_calendar_unavailable")
+            return {"appointment_slot": appointments.REQUEST_MODE}
+        if held is None:
+            dispatcher.utter_message(response="utter_slot_taken")
+            return {**again, "appointment_page": 0}
+        uid, reference = held
+        appointments.release(tracker.get_slot("appointment_uid"))  # a slot held before
+        return {"appointment_slot": chosen.start.isoformat(), "appointment_uid": uid,
+                "appointment_reference": reference,
+                "preferred_time": chosen.describe(clinic.tz)}
 
     async def extract_preferred_time(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -436,6 +539,11 @@ class ValidateBookingForm(PatientDetailsValidation):
             return {"preferred_time": parsed.value.describe(),
                     "preferred_time_data": parsed.value.as_dict()}
         clinic = get_clinic()
+        wish = wish_from_text(str(value or ""), clinic, now_utc()) \
+            if appointments.calendar_enabled() else None
+        if wish is not None:  # "as soon as possible", "any morning this week"
+            return {"preferred_time": wish.describe(), "preferred_time_data":
+                    {"wish": wish.as_dict()}}
         values: dict[str, Any] = {}
         if parsed.problem in (Problem.CLOSED_DAY, Problem.OUTSIDE_HOURS) and parsed.day:
             values["day"] = parsed.day.strftime("%A %d %B").replace(" 0", " ")
@@ -579,8 +687,36 @@ class ActionBookingDetailsOutsideForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if tracker.get_slot("pending_change_reference"):
+            # the phone or e-mail asked for to cancel an appointment (actions/followups.py)
+            from actions.followups import ActionRecordAppointmentChange
+
+            return await ActionRecordAppointmentChange().run(dispatcher, tracker, domain)
         if not carries_booking_details(tracker):
             dispatcher.utter_message(response="utter_default")
             return []
         dispatcher.utter_message(response="utter_booking_start")
         return [FollowupAction(FORM_NAME)]
+
+
+class ActionAskAppointmentSlot(Action):
+    """Offer the free slots ``validate_booking_form`` read from the calendar, as buttons
+    (numbered replies on SMS), with "other times" and "please call me instead"."""
+
+    def name(self) -> str:
+        return "action_ask_appointment_slot"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        clinic = get_clinic()
+        offered = [Slot.from_dict(raw) for raw in tracker.get_slot("appointment_offer") or []]
+        buttons = [{"title": s.describe(clinic.tz), "payload": s.describe(clinic.tz)}
+                   for s in offered]
+        buttons += [{"title": "Other times", "payload": "other times"},
+                    {"title": "Please call me instead", "payload": "please call me instead"}]
+        matched = tracker.get_slot("appointment_matched") is not False
+        dispatcher.utter_message(
+            response="utter_offer_slots" if matched else "utter_offer_alternatives",
+            buttons=buttons, wish=tracker.get_slot("preferred_time"))
+        return []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -17,9 +19,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import appointments
+from actions.clinic import get_clinic
 from actions.forms import BOOKING_SLOTS, FORM_NAME, HANDOFF_SLOTS
-from actions.notify import delivery_targets
+from actions.notify import delivery_targets, patient_targets
 from actions.settings import get_settings
+from actions.slots import Slot
 from actions.storage import StoredRequest, get_engine, store_request
 from actions.when import Preferred
 
@@ -77,14 +82,17 @@ def appointment_fields(tracker: Tracker) -> dict[str, Any]:
     }
 
 
-async def store_with_retry(fields: dict[str, Any], key: str) -> StoredRequest:
-    """Store in a worker thread (the database call blocks), retrying a briefly failing database."""
+async def store_with_retry(fields: dict[str, Any], key: str, reference: str | None = None,
+                           extra_targets: Sequence[str] = ()) -> StoredRequest:
+    """Store in a worker thread (the database call blocks), retrying a briefly failing database.
+    ``extra_targets``: deliveries beyond the front desk's (the patient's confirmation)."""
     settings = get_settings()
+    targets = [*delivery_targets(settings), *extra_targets]
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             engine = get_engine(settings.database_url)
             return await asyncio.to_thread(
-                store_request, engine, fields, key, delivery_targets(settings)
+                store_request, engine, fields, key, targets, reference
             )
         except Exception as exc:
             if attempt == STORE_ATTEMPTS:
@@ -122,8 +130,49 @@ class ActionSubmitBooking(Action):
         if tracker.get_slot("booking_confirmed") is not True:
             return []
         key = form_idempotency_key(tracker, "appointment")
-        reference = await hand_over(dispatcher, appointment_fields(tracker), key, "booking")
+        uid = tracker.get_slot("appointment_uid")
+        if uid and tracker.get_slot("appointment_slot") not in (None, appointments.REQUEST_MODE):
+            reference = await self._book_slot(dispatcher, tracker, key, uid)
+        else:
+            reference = await hand_over(dispatcher, appointment_fields(tracker), key, "booking")
         return [*reset_request_slots(), SlotSet("booking_reference", reference)]
+
+    @staticmethod
+    async def _book_slot(dispatcher: CollectingDispatcher, tracker: Tracker, key: str,
+                         uid: str) -> str | None:
+        """Calendar mode: the hold becomes the appointment, then the request is stored with
+        it. If the calendar fails now, the hold is given back and the request goes to the
+        front desk with the chosen time as the patient's preference: nothing is lost."""
+        clinic = get_clinic()
+        start = datetime.fromisoformat(tracker.get_slot("appointment_slot"))
+        length = clinic.booking.visit_length(tracker.get_slot("patient_status") or "new")
+        slot = Slot(start, start + length)
+        reference = tracker.get_slot("appointment_reference")
+        fields = appointment_fields(tracker)
+        try:
+            booked = await asyncio.to_thread(
+                appointments.book, clinic, uid, reference, tracker.get_slot("patient_status"),
+                tracker.get_slot("visit_reason"), tracker.get_slot("patient_name"))
+        except appointments.CalendarUnavailable:
+            booked = False
+        if not booked:
+            await asyncio.to_thread(appointments.release, uid)
+            dispatcher.utter_message(response="utter_calendar_unavailable")
+            return await hand_over(dispatcher, fields, key, "booking")
+        fields.update(appointment_start=slot.start, appointment_end=slot.end,
+                      calendar_uid=uid)
+        try:
+            stored = await store_with_retry(
+                fields, key, reference, extra_targets=patient_targets(fields, get_settings()))
+        except Exception:
+            logger.exception("Could not store a booked appointment")
+            dispatcher.utter_message(response="utter_booking_store_failed")
+            return None
+        response = "utter_appointment_booked" if clinic.booking.auto_confirm \
+            else "utter_appointment_pending"
+        dispatcher.utter_message(response=response, reference=stored.reference,
+                                 name=fields["name"], when=slot.describe(clinic.tz))
+        return stored.reference
 
 
 class ActionOfferHandoff(Action):
@@ -168,4 +217,5 @@ class ActionCancelBooking(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_booking_cancelled")
+        await asyncio.to_thread(appointments.release, tracker.get_slot("appointment_uid"))
         return reset_request_slots()

@@ -1,5 +1,9 @@
 """Delivering a stored request to the clinic: e-mail over SMTP, a local outbox file, a webhook.
 
+A calendar booking with the patient's e-mail address also gets a confirmation to the patient, with
+an ``appointment.ics`` invitation: over SMTP (``patient_email``) or, without SMTP, as a
+``<reference>-patient.eml`` file in the outbox folder (``patient_file``).
+
 Each function raises on failure; the delivery worker (``actions.outbox``) records the failure and
 retries later. Nothing here logs a patient's name, contact details or message.
 """
@@ -19,15 +23,24 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import requests
+from icalendar import Calendar, Event
 
 from actions.clinic import Clinic
 from actions.contact import format_phone
 from actions.settings import Settings
+from actions.slots import Slot
+from actions.storage import as_utc
+from actions.when import _clock
 
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Clinic-Signature"
 TIMESTAMP_HEADER = "X-Clinic-Timestamp"
+
+# Deliveries to the patient (calendar bookings with an e-mail address): over SMTP, or without
+# SMTP a file in the outbox folder, as for the front desk.
+PATIENT_EMAIL = "patient_email"
+PATIENT_FILE = "patient_file"
 
 
 def _local(value: datetime, clinic: Clinic) -> str:
@@ -47,8 +60,13 @@ def request_lines(request: dict[str, Any], clinic: Clinic) -> list[tuple[str, st
         ("Contact", " / ".join(contact) or "-"),
     ]
     if request["kind"] == "appointment":
+        if request.get("appointment_start"):  # calendar mode: booked in the clinic's calendar
+            lines.append(("Appointment", f"{appointment_when(request, clinic)} "
+                                         f"({clinic.timezone}) (in the calendar)"))
+        else:
+            lines.append(
+                ("Preferred time", f"{request.get('preferred_text') or '-'} ({clinic.timezone})"))
         lines += [
-            ("Preferred time", f"{request.get('preferred_text') or '-'} ({clinic.timezone})"),
             ("Reason for visit", request.get("reason") or "-"),
             ("Patient", {"new": "new patient", "returning": "returning patient"}.get(
                 request.get("patient_status") or "", "-")),
@@ -75,13 +93,92 @@ def build_email(request: dict[str, Any], clinic: Clinic, settings: Settings) -> 
     body = "\n".join(
         f"{label + ':':{width + 1}s} {value}" for label, value in request_lines(request, clinic)
     )
-    action = (
-        "This is a request, not a confirmed appointment: please call the patient back to "
-        "confirm a time."
-        if request["kind"] == "appointment"
-        else "The patient asked to talk to a person: please contact them."
-    )
+    if request["kind"] != "appointment":
+        action = "The patient asked to talk to a person: please contact them."
+    elif not request.get("appointment_start"):
+        action = ("This is a request, not a confirmed appointment: please call the patient back "
+                  "to confirm a time.")
+    elif clinic.booking.auto_confirm:
+        action = "The appointment is booked (confirmed) in the clinic's calendar."
+    else:
+        action = ("The appointment is reserved (tentative) in the clinic's calendar: please "
+                  "confirm it and contact the patient.")
     message.set_content(f"{kind} from the {clinic.name} website assistant.\n\n{body}\n\n{action}\n")
+    return message
+
+
+def appointment_slot(request: dict[str, Any]) -> Slot:
+    """The booked appointment (calendar mode), from the stored UTC start and end."""
+    return Slot(as_utc(request["appointment_start"]), as_utc(request["appointment_end"]))
+
+
+def appointment_when(request: dict[str, Any], clinic: Clinic) -> str:
+    """'Tuesday 8 December, 3:00 pm' in the clinic's time zone, as the patient was told."""
+    return appointment_slot(request).describe(clinic.tz)
+
+
+def patient_targets(request: dict[str, Any], settings: Settings) -> list[str]:
+    """The deliveries to the patient: only for a calendar booking with an e-mail address."""
+    if not (request.get("appointment_start") and request.get("email")):
+        return []
+    return [PATIENT_EMAIL if settings.smtp_host else PATIENT_FILE]
+
+
+def appointment_ics(request: dict[str, Any], clinic: Clinic) -> bytes:
+    """The appointment as an iCalendar invitation: the calendar event's UID, UTC times, the
+    clinic's name and address; nothing about the patient's health."""
+    slot = appointment_slot(request)
+    calendar = Calendar()
+    calendar.add("prodid", f"-//{clinic.name}//Website assistant//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", request.get("calendar_uid") or f"{request['reference']}@assistant")
+    event.add("dtstamp", as_utc(request["created_at"]))
+    event.add("dtstart", slot.start)
+    event.add("dtend", slot.end)
+    event.add("summary", f"Appointment at {clinic.name}")
+    event.add("location", clinic.address)
+    event.add("description", f"Reference {request['reference']}. To cancel or change it, write "
+                             f"to the assistant with the reference or call {clinic.phone}.")
+    event.add("status", "CONFIRMED" if clinic.booking.auto_confirm else "TENTATIVE")
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def build_patient_email(request: dict[str, Any], clinic: Clinic,
+                        settings: Settings) -> EmailMessage:
+    """The confirmation the patient receives for a calendar booking, with ``appointment.ics``.
+    No health details (the reason for the visit stays with the clinic)."""
+    when = appointment_when(request, clinic)
+    slot = appointment_slot(request)
+    message = EmailMessage()
+    message["Subject"] = f"Your appointment at {clinic.name} on {when}"
+    message["From"] = settings.clinic_sender
+    message["To"] = request["email"]
+    message["Date"] = format_datetime(request["created_at"])
+    message["Message-ID"] = make_msgid(idstring=f"{request['reference']}-patient")
+    status = (
+        "Your appointment is booked."
+        if clinic.booking.auto_confirm
+        else "This time is reserved for you; the clinic confirms appointments itself and will "
+             "contact you."
+    )
+    end = _clock(slot.end.astimezone(clinic.tz).time())
+    message.set_content(
+        f"Hello {request['name']},\n\n"
+        f"{status}\n\n"
+        f"When:      {when} to {end} ({clinic.timezone} time)\n"
+        f"Where:     {clinic.name}, {clinic.address}\n"
+        f"Reference: {request['reference']}\n\n"
+        f"To cancel or change it, write to the assistant on our website with your reference, "
+        f"or call {clinic.phone}.\n\n"
+        f"The attached appointment.ics adds it to your calendar.\n\n"
+        f"{clinic.name}\n"
+    )
+    message.add_attachment(appointment_ics(request, clinic), maintype="text",
+                           subtype="calendar", filename="appointment.ics",
+                           params={"method": "PUBLISH"})
     return message
 
 
@@ -97,10 +194,11 @@ def send_email(message: EmailMessage, settings: Settings) -> None:
         smtp.send_message(message)
 
 
-def write_outbox_file(message: EmailMessage, reference: str, settings: Settings) -> None:
-    """Without SMTP configured, the e-mail is written to the local outbox folder instead."""
+def write_outbox_file(message: EmailMessage, name: str, settings: Settings) -> None:
+    """Without SMTP configured, the e-mail is written to the local outbox folder instead, as
+    ``<name>.eml`` (the reference; ``<reference>-patient`` for the patient's copy)."""
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.outbox_dir / f"{reference}.eml"
+    path = settings.outbox_dir / f"{name}.eml"
     tmp = path.with_suffix(".eml.tmp")
     tmp.write_bytes(bytes(message))
     tmp.replace(path)
@@ -122,9 +220,18 @@ def webhook_payload(request: dict[str, Any]) -> dict[str, Any]:
         "reason": request.get("reason"),
         "patient_status": request.get("patient_status"),
         "message": request.get("message"),
+        "appointment": {
+            "start": _iso(request.get("appointment_start")),
+            "end": _iso(request.get("appointment_end")),
+            "calendar_uid": request.get("calendar_uid"),
+        } if request.get("appointment_start") else None,
         "channel": request["channel"],
         "created_at": request["created_at"].isoformat(),
     }
+
+
+def _iso(value: Any) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -160,6 +267,11 @@ def deliver(target: str, request: dict[str, Any], clinic: Clinic, settings: Sett
         write_outbox_file(build_email(request, clinic, settings), request["reference"], settings)
     elif target == "webhook":
         post_webhook(request, settings)
+    elif target == PATIENT_EMAIL:
+        send_email(build_patient_email(request, clinic, settings), settings)
+    elif target == PATIENT_FILE:
+        write_outbox_file(build_patient_email(request, clinic, settings),
+                          f"{request['reference']}-patient", settings)
     else:
         raise ValueError(f"unknown delivery target {target!r}")
 

@@ -1,4 +1,5 @@
-"""The delivery worker: sends stored requests to the clinic, retrying with backoff until done.
+"""The delivery worker: sends stored requests to the clinic (and calendar bookings' confirmations
+to patients), retrying with backoff until done.
 
 Run as ``python -m actions.outbox`` (``make run`` starts it next to the action server). It polls
 the ``deliveries`` table, so requests stored while the mail server was down, or before a restart,

@@ -75,11 +75,18 @@ class Settings:
     retry_first_seconds: int
     retry_max_seconds: int
     poll_seconds: float
+    # the clinic's CalDAV calendar; empty URL = request mode (the front desk calls back)
+    calendar_url: str = ""
+    calendar_user: str = ""
+    calendar_password: str = ""
+    calendar_timeout: float = 5.0
+    calendar_cache_seconds: float = 30.0
 
     def __repr__(self) -> str:  # never print secrets
         return (
             f"Settings(database={self.database_url.split('@')[-1]!r}, "
-            f"smtp_host={self.smtp_host!r}, webhook={'on' if self.webhook_url else 'off'})"
+            f"smtp_host={self.smtp_host!r}, webhook={'on' if self.webhook_url else 'off'}, "
+            f"calendar={'on' if self.calendar_url else 'off'})"
         )
 
 
@@ -105,6 +112,11 @@ def get_settings() -> Settings:
         retry_first_seconds=_env_int("DELIVERY_RETRY_SECONDS", 10),
         retry_max_seconds=_env_int("DELIVERY_RETRY_MAX_SECONDS", 900),
         poll_seconds=float(_env_int("DELIVERY_POLL_MS", 1000)) / 1000.0,
+        calendar_url=_env("CALENDAR_URL"),
+        calendar_user=_env("CALENDAR_USER"),
+        calendar_password=_env("CALENDAR_PASSWORD"),
+        calendar_timeout=_env_int("CALENDAR_TIMEOUT_MS", 5000) / 1000.0,
+        calendar_cache_seconds=float(_env_int("CALENDAR_CACHE_SECONDS", 30)),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("BOOKING_WEBHOOK_URL is set but BOOKING_WEBHOOK_SECRET is not")

@@ -35,7 +35,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -67,14 +69,21 @@ requests_table = Table(
     Column("sender_id", String(255), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("status", String(16), nullable=False, default="new"),  # staff: new|contacted|...
+    # calendar mode: the appointment booked in the clinic's calendar (UTC) and its event
+    Column("appointment_start", DateTime(timezone=True)),
+    Column("appointment_end", DateTime(timezone=True)),
+    Column("calendar_uid", String(255)),
 )
+# Columns added after the first release: added to an existing table when missing (nullable).
+LATER_COLUMNS = {"requests": ("appointment_start", "appointment_end", "calendar_uid")}
 
 deliveries_table = Table(
     "deliveries",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("request_id", Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
-    Column("target", String(16), nullable=False),  # email | file | webhook
+    # email | file | webhook (the front desk); patient_email | patient_file (the patient)
+    Column("target", String(16), nullable=False),
     Column("status", String(16), nullable=False, default="pending"),  # pending | delivered
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
@@ -130,7 +139,26 @@ def get_engine(url: str) -> Engine:
             cursor.close()
 
     create_tables(metadata, engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """A database made by an earlier version gets the nullable columns added since."""
+    for table_name, names in LATER_COLUMNS.items():
+        table = metadata.tables[table_name]
+        present = {column["name"] for column in inspect(engine).get_columns(table_name)}
+        for name in names:
+            if name in present:
+                continue
+            column = table.columns[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f'ALTER TABLE {table_name} ADD COLUMN {name} {kind}'))
+                logger.info("Added column %s.%s", table_name, name)
+            except (OperationalError, ProgrammingError):  # another process added it first
+                logger.info("Column %s.%s was being added by another process", table_name, name)
 
 
 def create_tables(tables: MetaData, engine: Engine, attempts: int = 5) -> None:
@@ -158,15 +186,17 @@ class StoredRequest:
 
 
 def store_request(
-    engine: Engine, fields: dict[str, Any], idempotency_key: str, targets: list[str]
+    engine: Engine, fields: dict[str, Any], idempotency_key: str, targets: list[str],
+    reference: str | None = None,
 ) -> StoredRequest:
-    """Store a request and queue its deliveries in one transaction, at most once per key."""
+    """Store a request and queue its deliveries in one transaction, at most once per key.
+    ``reference``: the one already given to the calendar event, if any."""
     existing = _find_by_key(engine, idempotency_key)
     if existing is not None:
         return existing
     now = utcnow()
-    for _ in range(5):  # a new reference on the (very rare) reference collision
-        reference = new_reference()
+    for attempt in range(5):  # a new reference on the (very rare) reference collision
+        reference = reference if reference and attempt == 0 else new_reference()
         try:
             with engine.begin() as conn:
                 request_id = conn.execute(
@@ -216,6 +246,12 @@ def find_by_reference(engine: Engine, reference: str) -> dict | None:
         row = conn.execute(select(requests_table).where(
             requests_table.c.reference == reference.upper())).mappings().first()
     return dict(row) if row else None
+
+
+def set_request_status(engine: Engine, request_id: int, status: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(requests_table).where(requests_table.c.id == request_id)
+                     .values(status=status))
 
 
 def claim_due_deliveries(engine: Engine, lease_seconds: int, limit: int = 20) -> list[dict]:

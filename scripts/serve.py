@@ -315,7 +315,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[serve] %(message)s")
-    stack = Stack(StackConfig.from_env())
+    config = StackConfig.from_env()
+    demo = None
+    if os.environ.get("CALENDAR_DEMO", "").strip().lower() in ("1", "true", "yes") and \
+            not os.environ.get("CALENDAR_URL", "").strip():
+        from datetime import date
+
+        from actions.clinic import load_clinic_file
+        from scripts.calendar_demo import demo_env, start_demo
+
+        clinic_file = Path(os.environ.get("CLINIC_CONFIG", "") or PROJECT_ROOT / "clinic.yml")
+        demo = start_demo(load_clinic_file(clinic_file), date.today())
+        config.extra_env.update(demo_env(demo))
+    stack = Stack(config)
 
     stopping = False
 
@@ -338,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  Web page        {stack.web_url}/   (chat widget; open it in a browser)\n"
             f"  Staff console   {stack.web_url}/staff\n"
             f"  Delivery worker sends appointment requests to the clinic (see README)\n"
-            "  Stop with Ctrl-C or SIGTERM.\n",
+            + (f"  Calendar (demo) {demo.url}  (sample busy times; gone when stopped)\n"
+               if demo else "")
+            + "  Stop with Ctrl-C or SIGTERM.\n",
             flush=True,
         )
         while True:
@@ -358,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+        if demo is not None:
+            demo.close()
         if not stopping:
             logger.info("all processes stopped")
 

@@ -4,6 +4,10 @@
 and returns the session's CSRF token; every state-changing call (POST, PATCH) must then send
 ``Content-Type: application/json`` and ``X-CSRF-Token: <token>``. Without a session every call
 answers 401 with a JSON error.
+
+``POST /staff/api/requests/<reference>/confirm`` and ``.../decline`` (body ``{}``) confirm or
+decline a calendar appointment; 503 when the calendar cannot be reached (nothing changed), 409
+when the request has no appointment in the calendar (any more).
 """
 
 from __future__ import annotations
@@ -106,13 +110,14 @@ async def requests_list(request: Request, session: Session) -> HTTPResponse:
     except ValueError:
         return json_error(400, "page must be a number")
     rows, has_more = await blocking(service.list_requests, staff(request), status, kind, number)
-    return json_reply({"requests": [service.request_json(r) for r in rows], "page": number,
-                       "has_more": has_more})
+    tz = staff(request).tz
+    return json_reply({"requests": [service.request_json(r, tz) for r in rows], "page": number,
+                       "has_more": has_more, "time_zone": tz.key})
 
 
-def _request_reply(found: tuple) -> HTTPResponse:
+def _request_reply(request: Request, found: tuple) -> HTTPResponse:
     row, history = found
-    return json_reply({"request": service.request_json(row),
+    return json_reply({"request": service.request_json(row, staff(request).tz),
                        "history": [service.history_json(h) for h in history]})
 
 
@@ -121,7 +126,7 @@ async def request_get(request: Request, session: Session, reference: str) -> HTT
     found = await blocking(service.request_details, staff(request), reference[:32])
     if found is None:
         return json_error(404, "no such request")
-    return _request_reply(found)
+    return _request_reply(request, found)
 
 
 @api()
@@ -144,7 +149,31 @@ async def request_patch(request: Request, session: Session, reference: str) -> H
         return json_error(400, str(exc))
     if found is None:
         return json_error(404, "no such request")
-    return _request_reply(found)
+    return _request_reply(request, found)
+
+
+async def _decide(request: Request, session: Session, reference: str,
+                  decision: str) -> HTTPResponse:
+    try:
+        found = await blocking(service.decide_appointment, staff(request), reference[:32],
+                               session.user.username, decision, "api")
+    except service.AppointmentError as exc:
+        return json_error(exc.status, str(exc))
+    if found is None:
+        return json_error(404, "no such request")
+    return _request_reply(request, found)
+
+
+@api()
+async def request_confirm(request: Request, session: Session, reference: str) -> HTTPResponse:
+    """Confirm the request's calendar appointment (the event becomes CONFIRMED)."""
+    return await _decide(request, session, reference, "confirm")
+
+
+@api()
+async def request_decline(request: Request, session: Session, reference: str) -> HTTPResponse:
+    """Decline the request's calendar appointment (the event is deleted)."""
+    return await _decide(request, session, reference, "decline")
 
 
 ROUTES = (
@@ -156,6 +185,8 @@ ROUTES = (
     (requests_list, "/api/requests", ("GET",)),
     (request_get, "/api/requests/<reference:str>", ("GET",)),
     (request_patch, "/api/requests/<reference:str>", ("PATCH",)),
+    (request_confirm, "/api/requests/<reference:str>/confirm", ("POST",)),
+    (request_decline, "/api/requests/<reference:str>/decline", ("POST",)),
 )
 
 

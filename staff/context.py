@@ -13,9 +13,12 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.engine import Engine
 
-from actions.clinic import get_clinic
+from actions.appointments import calendar_client
+from actions.calendar import CalendarClient
+from actions.clinic import Clinic, get_clinic
 from actions.contact import format_phone
 from actions.settings import get_settings
+from actions.slots import Slot
 from staff.auth import Auth
 from staff.conversations import FLAGS, ConversationStore, slot_text
 from staff.db import KINDS, STATUSES, staff_engine, tracker_engine
@@ -39,11 +42,24 @@ class StaffContext:
     region: str  # the clinic's country, for phone numbers
     intents: tuple[str, ...]
     templates: Environment
+    clinic: Clinic | None = None  # booking rules (event details) for calendar decisions
+    calendar: CalendarClient | None = None  # None: CALENDAR_URL is not set (request mode)
 
 
 def conversation_url(sender_id: str, suffix: str = "") -> str:
     """The console URL of a conversation (its id percent-encoded, slashes included)."""
     return f"/staff/conversations/{quote(sender_id, safe='')}{suffix}"
+
+
+def appointment_text(row: dict[str, Any], tz: ZoneInfo) -> str:
+    """'Tuesday 8 December, 3:00 pm (in the calendar)' for a request booked in the calendar
+    (clinic time zone); '' when it has no appointment time (request mode)."""
+    start, end = row.get("appointment_start"), row.get("appointment_end")
+    if not start:
+        return ""
+    when = Slot(start=start, end=end or start).describe(tz)
+    where = "in the calendar" if row.get("calendar_uid") else "declined, not in the calendar"
+    return f"{when} ({where})"
 
 
 def make_templates(tz: ZoneInfo, region: str) -> Environment:
@@ -67,6 +83,9 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
         except Exception:  # not a parseable number: show it as stored
             return value
 
+    def appointment(row: dict[str, Any]) -> str:
+        return appointment_text(row, tz)
+
     def percent(value: float | None) -> str:
         return f"{value * 100:.0f}%" if value is not None else ""
 
@@ -74,7 +93,8 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
         merged = {**values, **override}
         return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
-    env.filters.update(local=local, percent=percent, slot=slot_text, phone=phone)
+    env.filters.update(local=local, percent=percent, slot=slot_text, phone=phone,
+                       appointment=appointment)
     env.globals.update(
         FLAGS=FLAGS, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
         conversation_url=conversation_url, query=query,
@@ -85,6 +105,9 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
 def build_context(settings: WebSettings) -> StaffContext:
     """Open the databases, create the staff tables, and the first admin if there is no user."""
     action_settings = get_settings()
+    calendar = None
+    if action_settings.calendar_url:
+        calendar = calendar_client()
     clinic = get_clinic(action_settings.clinic_config)
     engine = staff_engine(action_settings.database_url)
     tracker = tracker_engine(settings.tracker_database_url)
@@ -102,4 +125,6 @@ def build_context(settings: WebSettings) -> StaffContext:
         region=clinic.country,
         intents=load_intents(),
         templates=make_templates(clinic.tz, clinic.country),
+        clinic=clinic,
+        calendar=calendar,
     )

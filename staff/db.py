@@ -170,7 +170,8 @@ def chunked(values: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]
 
 def request_view(row: Any) -> dict[str, Any]:
     data = dict(row)
-    data["created_at"] = as_utc(data.get("created_at"))
+    for name in ("created_at", "appointment_start", "appointment_end"):
+        data[name] = as_utc(data.get(name))
     data.pop("idempotency_key", None)
     return data
 
@@ -259,6 +260,38 @@ def change_request(
     logger.info("Request %s changed by %s%s", reference, username,
                 f" (status {row.status} -> {new_status})" if new_status else " (note)")
     return {"changed": True}
+
+
+def record_appointment_decision(
+    engine: Engine, reference: str, username: str, status: str, note: str,
+    uid: str, forget_event: bool,
+) -> bool:
+    """After staff confirmed or declined a calendar appointment: the request's status, a
+    history entry, and (declined) the event's UID cleared. False when the request no longer has
+    that event (changed at the same moment): nothing is written then."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(requests_table.c.id, requests_table.c.status)
+            .where(requests_table.c.reference == reference)
+            .where(requests_table.c.calendar_uid == uid)
+        ).first()
+        if row is None:
+            return False
+        values: dict[str, Any] = {"status": status}
+        if forget_event:
+            values["calendar_uid"] = None
+        conn.execute(update(requests_table).where(requests_table.c.id == row.id).values(**values))
+        changed = status != row.status
+        conn.execute(history_table.insert().values(
+            request_id=row.id, at=utcnow(), username=username,
+            old_status=row.status if changed else None, new_status=status if changed else None,
+            note=note,
+        ))
+    logger.info("Request %s: appointment %s by %s", reference,
+                "declined" if forget_event else "confirmed", username)
+    return True
 
 
 # ---- audit log ---------------------------------------------------------------------------------

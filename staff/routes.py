@@ -42,6 +42,7 @@ from web.settings import WebSettings
 logger = logging.getLogger(__name__)
 
 AUDIT_PAGE = 100
+SAVED = ("1", "confirmed", "declined")  # request page: what was just saved
 
 
 def _page_number(request: Request) -> int:
@@ -211,7 +212,8 @@ async def request_page(request: Request, session: Session, reference: str) -> HT
         return _not_found(request, "This request")
     row, history = found
     return render(request, "request.html", r=row, history=history, error=None,
-                  saved=request.args.get("saved") == "1")
+                  saved=saved if (saved := request.args.get("saved")) in SAVED else None,
+                  calendar_on=staff(request).calendar is not None)
 
 
 @page()
@@ -227,10 +229,42 @@ async def request_update(request: Request, session: Session, reference: str) -> 
         if found is None:
             return _not_found(request, "This request")
         return render(request, "request.html", status=400, r=found[0], history=found[1],
-                      error=str(exc), saved=False)
+                      error=str(exc), saved=None, calendar_on=context.calendar is not None)
     if found is None:
         return _not_found(request, "This request")
     return no_store(response.redirect(f"/staff/requests/{reference}?saved=1", status=303))
+
+
+async def _decide(request: Request, session: Session, reference: str,
+                  decision: str) -> HTTPResponse:
+    context = staff(request)
+    try:
+        found = await blocking(service.decide_appointment, context, reference[:32],
+                               session.user.username, decision, "page")
+    except service.AppointmentError as exc:
+        current = await blocking(service.request_details, context, reference[:32])
+        if current is None:
+            return _not_found(request, "This request")
+        return render(request, "request.html", status=exc.status, r=current[0],
+                      history=current[1], error=str(exc), saved=None,
+                      calendar_on=context.calendar is not None)
+    if found is None:
+        return _not_found(request, "This request")
+    done = "confirmed" if decision == "confirm" else "declined"
+    return no_store(response.redirect(f"/staff/requests/{found[0]['reference']}?saved={done}",
+                                      status=303))
+
+
+@page()
+async def appointment_confirm(request: Request, session: Session, reference: str
+                              ) -> HTTPResponse:
+    return await _decide(request, session, reference, "confirm")
+
+
+@page()
+async def appointment_decline(request: Request, session: Session, reference: str
+                              ) -> HTTPResponse:
+    return await _decide(request, session, reference, "decline")
 
 
 # ---- corrections, audit log, privacy -----------------------------------------------------------
@@ -312,6 +346,8 @@ PAGES = (
     (requests_csv, "/requests.csv", ("GET",)),
     (request_page, "/requests/<reference:str>", ("GET",)),
     (request_update, "/requests/<reference:str>", ("POST",)),
+    (appointment_confirm, "/requests/<reference:str>/confirm", ("POST",)),
+    (appointment_decline, "/requests/<reference:str>/decline", ("POST",)),
     (corrections_page, "/corrections", ("GET",)),
     (corrections_download, "/corrections.yml", ("GET",)),
     (audit_page, "/audit", ("GET",)),

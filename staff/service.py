@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from actions.appointments import event_texts
+from actions.calendar import CalendarUnavailable
 from actions.storage import utcnow
-from staff.context import StaffContext
+from staff.context import StaffContext, appointment_text
 from staff.conversations import (
     ConversationFilter,
     ConversationSummary,
@@ -32,6 +34,7 @@ from staff.db import (
     delete_correction,
     find_requests,
     get_request,
+    record_appointment_decision,
     request_history,
     requests_of_senders,
     save_correction,
@@ -186,7 +189,81 @@ def update_request(ctx: StaffContext, reference: str, username: str, status: str
     return request_details(ctx, reference)
 
 
-def request_json(row: dict[str, Any]) -> dict[str, Any]:
+# ---- calendar appointments: staff confirm or decline -------------------------------------------
+
+# The status vocabulary has no "confirmed" or "declined": the closest ones, with a history note.
+CONFIRMED_STATUS = "booked"
+DECLINED_STATUS = "closed"
+DECISIONS = ("confirm", "decline")
+
+
+class AppointmentError(Exception):
+    """A confirm or decline that could not be done; the message is safe to show. ``status``:
+    the HTTP status to answer with. Nothing was changed, in the calendar or the database."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def decide_appointment(ctx: StaffContext, reference: str, username: str, decision: str,
+                       via: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Confirm (event CONFIRMED, request booked) or decline (event deleted, request closed) a
+    request's calendar appointment; audit-logged. None: no such request. Raises
+    AppointmentError, and changes nothing then (calendar down, no event, event gone)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
+    request = get_request(ctx.engine, reference)
+    if request is None:
+        return None
+    uid = request.get("calendar_uid")
+    if not uid:
+        raise AppointmentError("This request has no appointment in the calendar.")
+    calendar = getattr(ctx, "calendar", None)
+    if calendar is None:
+        raise AppointmentError("The calendar is not set up (CALENDAR_URL), so the appointment "
+                               "cannot be changed here.", status=503)
+    when = appointment_text(request, ctx.tz).split(" (")[0]
+    try:
+        if decision == "confirm":
+            summary, description = event_texts(ctx.clinic, reference, request["patient_status"],
+                                               request["reason"], request["name"])
+            if not calendar.confirm(uid, "CONFIRMED", summary, description):
+                raise AppointmentError(
+                    "This appointment is no longer in the calendar (it was cancelled or "
+                    "changed there). Nothing was changed; contact the patient.")
+            status, note = CONFIRMED_STATUS, f"Appointment confirmed in the calendar: {when}"
+        else:
+            found = calendar.cancel(uid)
+            status = DECLINED_STATUS
+            note = f"Appointment declined and removed from the calendar: {when}" if found else \
+                f"Appointment declined: {when} (it was no longer in the calendar)"
+    except CalendarUnavailable as exc:
+        logger.warning("Could not %s appointment %s: %s", decision, reference, exc)
+        raise AppointmentError("The calendar cannot be reached right now, so nothing was "
+                               "changed. Try again in a few minutes.", status=503) from exc
+    if not record_appointment_decision(ctx.engine, reference, username, status, note, uid,
+                                       forget_event=decision == "decline"):
+        raise AppointmentError("This request was changed at the same moment; reload the page.")
+    audit(ctx.engine, username, f"{decision}_appointment", reference,
+          {"via": via, "status": status})
+    return request_details(ctx, reference)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+def request_json(row: dict[str, Any], tz: Any = None) -> dict[str, Any]:
+    appointment = None
+    if row.get("appointment_start"):
+        start, end = row["appointment_start"], row.get("appointment_end")
+        appointment = {
+            "start": _iso(start.astimezone(tz) if tz else start),
+            "end": _iso(end.astimezone(tz) if tz and end else end),
+            "text": appointment_text(row, tz) if tz else None,
+            "in_calendar": bool(row.get("calendar_uid")),
+        }
     return {
         "reference": row["reference"],
         "kind": row["kind"],
@@ -204,6 +281,7 @@ def request_json(row: dict[str, Any]) -> dict[str, Any]:
         "message": row["message"],
         "channel": row["channel"],
         "conversation": row["sender_id"],
+        "appointment": appointment,
     }
 
 

@@ -1,0 +1,240 @@
+"""Calendar mode end to end: a real CalDAV server (Radicale) as the practitioner's calendar, the
+real action server and Rasa server with ``CALENDAR_URL`` pointing at it, patients over REST.
+
+Busy times (a weekly recurring block, an all-day event) are never offered; choosing a slot
+holds it and "yes" books exactly one event with the reference; ten patients choosing the same
+slot at once give one booking; a calendar that is down turns the booking into a request for the
+front desk, stored as today.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import requests
+
+from actions.calendar import CalendarClient
+from actions.clinic import get_clinic
+from actions.storage import get_engine, list_requests
+from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
+from tests.caldav_server import CalDavServer
+from tests.conftest import render
+
+TZ = get_clinic().tz
+
+
+def next_weekday(weekday: int) -> date:
+    today = datetime.now(TZ).date()
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+def ics(uid: str, body: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261201T000000Z\r\n{body}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+@dataclass
+class CalendarRig:
+    calendar: CalDavServer
+    assistant: Stack
+    database_url: str
+
+    def send(self, sender: str, text: str) -> list[dict[str, Any]]:
+        reply = requests.post(f"{self.assistant.rasa_url}/webhooks/rest/webhook",
+                              json={"sender": sender, "message": text}, timeout=120)
+        reply.raise_for_status()
+        return reply.json()
+
+    def texts(self, sender: str, text: str) -> list[str]:
+        return [m.get("text", "") for m in self.send(sender, text)]
+
+    def client(self) -> CalendarClient:
+        return CalendarClient(self.calendar.url, self.calendar.user, self.calendar.password,
+                              timeout=5, cache_seconds=0)
+
+    def requests_of(self, sender: str) -> list[dict[str, Any]]:
+        return [r for r in list_requests(get_engine(self.database_url))
+                if r["sender_id"] == sender]
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalendarRig]:
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make e2e does)")
+    base = tmp_path_factory.mktemp("calendar")
+    with ExitStack() as cleanup:
+        calendar = cleanup.enter_context(CalDavServer(password="calendar-test-password"))
+        tuesday = next_weekday(1)
+        # every Tuesday 12:00-15:00 in the clinic's zone is busy (a weekly staff meeting)
+        calendar.put_event(calendar.url, "meeting.ics", ics(
+            "meeting@test", f"DTSTART;TZID={TZ.key}:{tuesday:%Y%m%d}T120000\r\n"
+            f"DTEND;TZID={TZ.key}:{tuesday:%Y%m%d}T150000\r\nRRULE:FREQ=WEEKLY;COUNT=12\r\n"
+            "SUMMARY:Staff meeting"))
+        # next Wednesday is a day off
+        wednesday = next_weekday(2)
+        calendar.put_event(calendar.url, "day-off.ics", ics(
+            "day-off@test", f"DTSTART;VALUE=DATE:{wednesday:%Y%m%d}\r\n"
+            f"DTEND;VALUE=DATE:{wednesday + timedelta(days=1):%Y%m%d}\r\nSUMMARY:Day off"))
+        database_url = f"sqlite:///{base / 'clinic.db'}"
+        env = {
+            "DATABASE_URL": database_url,
+            "TRACKER_DATABASE_URL": f"sqlite:///{base / 'conversations.db'}",
+            "OUTBOX_DIR": str(base / "outbox"),
+            "CALENDAR_URL": calendar.url,
+            "CALENDAR_USER": calendar.user,
+            "CALENDAR_PASSWORD": calendar.password,
+            "CALENDAR_TIMEOUT_MS": "2000",
+            "CALENDAR_CACHE_SECONDS": "0",
+        }
+        assistant = Stack(StackConfig(rasa_port=free_port(), action_port=free_port(),
+                                      log_dir=base / "logs", extra_env=env,
+                                      only=("action server", "rasa server")))
+        cleanup.callback(assistant.stop)
+        assistant.start()
+        yield CalendarRig(calendar=calendar, assistant=assistant, database_url=database_url)
+
+
+def to_the_offer(rig: CalendarRig, when: str, status: str = "I'm a new patient"
+                 ) -> tuple[str, list[dict[str, Any]]]:
+    """A new conversation through the form up to the offered slots; returns them."""
+    sender = f"cal-{uuid.uuid4().hex[:10]}"
+    rig.send(sender, "/session_start")
+    rig.send(sender, "I'd like to book an appointment")
+    rig.send(sender, "Maria Lopez")
+    rig.send(sender, "212 555 0123")
+    rig.send(sender, when)
+    rig.send(sender, "migraines twice a week")
+    replies = rig.send(sender, status)
+    return sender, replies
+
+
+def offered(replies: list[dict[str, Any]]) -> list[str]:
+    questions = [m for m in replies if m.get("buttons")]
+    assert len(questions) == 1, replies
+    [question] = questions
+    return [b["title"] for b in question["buttons"]
+            if b["title"] not in ("Other times", "Please call me instead")]
+
+
+def test_free_slots_are_offered_and_one_is_booked(rig, domain):
+    sender, replies = to_the_offer(rig, "next tuesday afternoon")
+    titles = offered(replies)
+    assert replies[-1]["text"].startswith("These are the earliest free times")
+    # the weekly meeting (12:00-15:00) is never offered: the afternoon's first is 3:00 pm
+    assert titles and all(t.startswith("Tuesday") for t in titles)
+    assert titles[0].endswith("3:00 pm"), titles
+    # choose the first: held now, named in the read-back
+    [summary] = rig.texts(sender, titles[0])
+    assert titles[0] in summary
+    assert len(rig.calendar.event_names()) == 3  # meeting, day off, the hold
+    [booked] = rig.texts(sender, "yes")
+    [row] = rig.requests_of(sender)
+    assert booked == render(domain, "utter_appointment_booked", name="Maria Lopez",
+                            reference=row["reference"], when=titles[0])
+    start = row["appointment_start"].replace(tzinfo=timezone.utc)
+    assert start.astimezone(TZ).strftime("%H:%M") == "15:00"
+    assert row["calendar_uid"] and row["reference"].startswith("PMR-")
+    busy = rig.client().busy(start, start + timedelta(hours=1), TZ)
+    assert [(b.start, b.end) for b in busy] == [(start, start + timedelta(hours=1))]
+
+
+def test_a_day_off_is_never_offered(rig):
+    _, replies = to_the_offer(rig, "next wednesday morning")
+    assert replies[-1]["text"].startswith("Nothing is free")
+    assert not any(t.startswith("Wednesday") for t in offered(replies))
+
+
+def test_ten_patients_choosing_the_same_slot_give_one_booking(rig, domain):
+    patients = [to_the_offer(rig, "next thursday at 10am", "I've been before")
+                for _ in range(10)]
+    choice = offered(patients[0][1])[0]
+    assert all(offered(replies)[0] == choice for _, replies in patients)
+    answers: dict[str, list[str]] = {}
+
+    def choose(sender: str) -> None:
+        answers[sender] = rig.texts(sender, choice)
+
+    threads = [threading.Thread(target=choose, args=(sender,)) for sender, _ in patients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    taken = render(domain, "utter_slot_taken")
+    winners = [s for s, texts in answers.items() if taken not in texts]
+    assert len(winners) == 1, answers
+    assert all(taken in texts for s, texts in answers.items() if s not in winners)
+    holds = [n for n in rig.calendar.event_names() if n.startswith("slot-")]
+    assert len(holds) == len(set(holds))  # one event per slot, never two
+
+
+def test_calendar_down_turns_the_booking_into_a_request(rig, domain):
+    sender = f"cal-{uuid.uuid4().hex[:10]}"
+    rig.send(sender, "/session_start")
+    for text in ("I'd like to book an appointment", "Ana Silva", "212 555 0177",
+                 "next monday morning", "back pain"):
+        rig.send(sender, text)
+    rig.calendar.stop()
+    try:
+        texts = rig.texts(sender, "I'm a new patient")
+        assert texts[0] == render(domain, "utter_calendar_unavailable")
+        assert "Here is your request" in texts[-1]  # the read-back, as in request mode
+        [done] = rig.texts(sender, "yes")
+    finally:
+        rig.calendar.start()
+    [row] = rig.requests_of(sender)
+    assert done == render(domain, "utter_booking_submitted", name="Ana Silva",
+                          reference=row["reference"])
+    assert row["appointment_start"] is None and row["preferred_text"]
+    assert [d["target"] for d in row["deliveries"]] == ["file"]
+
+
+
+def test_a_booking_with_an_email_address_sends_the_patient_an_invitation(rig, tmp_path):
+    import dataclasses
+    import email
+    import email.policy
+
+    import icalendar
+
+    from actions.outbox import run_once
+    from actions.settings import get_settings
+
+    sender = f"cal-{uuid.uuid4().hex[:10]}"
+    rig.send(sender, "/session_start")
+    for text in ("I'd like to book an appointment", "Maria Lopez",
+                 "212 555 0123, maria.lopez@example.com", "next monday afternoon",
+                 "migraines twice a week"):
+        rig.send(sender, text)
+    titles = offered(rig.send(sender, "I'm a new patient"))
+    rig.texts(sender, titles[0])
+    rig.texts(sender, "yes")
+    [row] = rig.requests_of(sender)
+    assert row["email"] == "maria.lopez@example.com" and row["appointment_start"]
+    assert sorted(d["target"] for d in row["deliveries"]) == ["file", "patient_file"]
+
+    # one pass of the delivery worker (not part of this rig) over the rig's database
+    settings = dataclasses.replace(get_settings(), database_url=rig.database_url,
+                                   outbox_dir=tmp_path)
+    run_once(get_engine(rig.database_url), settings)
+    path = tmp_path / f"{row['reference']}-patient.eml"
+    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert mail["To"] == "maria.lopez@example.com"
+    assert mail["Subject"].endswith(titles[0])
+    assert "migraines" not in path.read_text()
+    [part] = [p for p in mail.iter_attachments() if p.get_filename() == "appointment.ics"]
+    [event] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    start = row["appointment_start"].replace(tzinfo=timezone.utc)
+    assert event.decoded("DTSTART") == start
+    assert event.decoded("DTEND") == row["appointment_end"].replace(tzinfo=timezone.utc)
+    assert str(event["UID"]) == row["calendar_uid"]
+    assert start.astimezone(TZ).strftime("%A") == "Monday"
+    desk = email.message_from_bytes((tmp_path / f"{row['reference']}.eml").read_bytes(),
+                                    policy=email.policy.default).get_content()
+    assert f"Appointment:      {titles[0]}" in desk and "(in the calendar)" in desk
