@@ -19,26 +19,16 @@ user ``clinic``, the password given. ``owner_only`` rights: the user sees only i
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
 import requests
 
-from scripts.serve import free_port
+from scripts.local_server import LocalServer
 
 logger = logging.getLogger(__name__)
-
-READY_TIMEOUT = 30.0
 
 _MKCALENDAR_BODY = """<?xml version="1.0" encoding="utf-8"?>
 <C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
@@ -50,21 +40,17 @@ _MKCALENDAR_BODY = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-class CalDavServer:
+class CalDavServer(LocalServer):
     """A throwaway Radicale server with one user and one calendar collection."""
+
+    name = "radicale"
 
     def __init__(self, user: str = "clinic", password: str | None = None,
                  calendar: str = "calendar", base_dir: Path | None = None) -> None:
+        super().__init__(base_dir)
         self.user = user
         self.password = password or secrets.token_hex(12)
         self.calendar = calendar
-        self._own_dir = base_dir is None
-        self.dir = Path(tempfile.mkdtemp(prefix="clinic-radicale-")) if base_dir is None \
-            else base_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self._log: IO[bytes] | None = None
         self._calendar_created = False
 
     # where things are ----------------------------------------------------------------------
@@ -81,16 +67,6 @@ class CalDavServer:
     @property
     def storage_dir(self) -> Path:
         return self.dir / "collections"
-
-    @property
-    def log_path(self) -> Path:
-        return self.dir / "radicale.log"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -127,48 +103,28 @@ class CalDavServer:
         )
         return config
 
-    def start(self) -> None:
-        """Start the server (again, on the same port and storage) and wait until it answers."""
-        if self.running:
-            return
+    def _start(self) -> None:
         config = self._write_config()
         home = self.dir / "home"
         home.mkdir(exist_ok=True)
-        self._log = open(self.log_path, "ab")  # closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            cwd=self.dir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-                 "XDG_CONFIG_HOME": str(home / ".config"), "LANG": "C.UTF-8",
-                 "LC_ALL": "C.UTF-8", "TZ": "UTC", "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        self._wait_ready()
+        self._spawn([sys.executable, "-m", "radicale", "--config", str(config)],
+                    env={"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+                         "PYTHONDONTWRITEBYTECODE": "1"})
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def start(self) -> None:
+        """Start the server (again, on the same port and storage) and wait until it answers;
+        the first time, create the calendar collection."""
+        super().start()
         if not self._calendar_created:
             self._make_calendar()
             self._calendar_created = True
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                self._close_log()
-                self.process = None
-                raise RuntimeError(f"radicale exited with code {code} while starting:\n"
-                                   f"{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    logger.info("radicale is ready on port %d", self.port)
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"radicale did not answer in {READY_TIMEOUT:.0f}s:\n{self.log_tail()}")
 
     def _make_calendar(self) -> None:
         self.make_calendar(self.calendar)
@@ -201,50 +157,3 @@ class CalDavServer:
         """Names of the events stored in a calendar right now, read from the storage folder."""
         folder = self.storage_dir / "collection-root" / self.user / (calendar or self.calendar)
         return sorted(path.stem for path in folder.glob("*.ics")) if folder.is_dir() else []
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, grace: float = 10.0) -> None:
-        """Stop the server; its storage stays for the next ``start()``."""
-        process = self.process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                logger.warning("radicale did not stop in %.0fs; killing it", grace)
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait()
-        self.process = None
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def close(self) -> None:
-        """Stop and remove the temporary folder."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> CalDavServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
