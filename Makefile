@@ -93,7 +93,7 @@ run: install web-install train ## Start everything: action server, Rasa, web pag
 test: ## Everything CI checks
 	@$(MAKE) --no-print-directory -j4 --output-sync=target lint unit validate train \
 	  e2e-packages
-	@$(MAKE) --no-print-directory test-model e2e
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-model e2e
 	@echo "make test: all checks passed"
 
 lint: install ## ruff on the Python code

@@ -19,6 +19,7 @@ import requests
 from playwright.sync_api import Browser, sync_playwright
 
 from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
+from tests.e2e.calendar_rig import CalendarRig, calendar_servers
 
 
 @dataclass
@@ -145,3 +146,11 @@ def browser(chromium_path: str) -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def calendar_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalendarRig]:
+    """Calendar mode's servers, started once for every calendar test (calendar_rig.py)."""
+    if not DEFAULT_MODEL.exists():
+        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make e2e does)")
+    yield from calendar_servers(tmp_path_factory.mktemp("calendar"))

@@ -11,94 +11,20 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
-import requests
 
-from actions.calendar import CalendarClient
-from actions.clinic import get_clinic
-from actions.storage import get_engine, list_requests
-from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
-from tests.caldav_server import CalDavServer
+from actions.storage import get_engine
 from tests.conftest import render
-
-TZ = get_clinic().tz
-
-
-def next_weekday(weekday: int) -> date:
-    today = datetime.now(TZ).date()
-    return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+from tests.e2e.calendar_rig import TZ, CalendarRig
 
 
-def ics(uid: str, body: str) -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
-            f"UID:{uid}\r\nDTSTAMP:20261201T000000Z\r\n{body}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
-
-
-@dataclass
-class CalendarRig:
-    calendar: CalDavServer
-    assistant: Stack
-    database_url: str
-
-    def send(self, sender: str, text: str) -> list[dict[str, Any]]:
-        reply = requests.post(f"{self.assistant.rasa_url}/webhooks/rest/webhook",
-                              json={"sender": sender, "message": text}, timeout=120)
-        reply.raise_for_status()
-        return reply.json()
-
-    def texts(self, sender: str, text: str) -> list[str]:
-        return [m.get("text", "") for m in self.send(sender, text)]
-
-    def client(self) -> CalendarClient:
-        return CalendarClient(self.calendar.url, self.calendar.user, self.calendar.password,
-                              timeout=5, cache_seconds=0)
-
-    def requests_of(self, sender: str) -> list[dict[str, Any]]:
-        return [r for r in list_requests(get_engine(self.database_url))
-                if r["sender_id"] == sender]
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalendarRig]:
-    if not DEFAULT_MODEL.exists():
-        pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make e2e does)")
-    base = tmp_path_factory.mktemp("calendar")
-    with ExitStack() as cleanup:
-        calendar = cleanup.enter_context(CalDavServer(password="calendar-test-password"))
-        tuesday = next_weekday(1)
-        # every Tuesday 12:00-15:00 in the clinic's zone is busy (a weekly staff meeting)
-        calendar.put_event(calendar.url, "meeting.ics", ics(
-            "meeting@test", f"DTSTART;TZID={TZ.key}:{tuesday:%Y%m%d}T120000\r\n"
-            f"DTEND;TZID={TZ.key}:{tuesday:%Y%m%d}T150000\r\nRRULE:FREQ=WEEKLY;COUNT=12\r\n"
-            "SUMMARY:Staff meeting"))
-        # next Wednesday is a day off
-        wednesday = next_weekday(2)
-        calendar.put_event(calendar.url, "day-off.ics", ics(
-            "day-off@test", f"DTSTART;VALUE=DATE:{wednesday:%Y%m%d}\r\n"
-            f"DTEND;VALUE=DATE:{wednesday + timedelta(days=1):%Y%m%d}\r\nSUMMARY:Day off"))
-        database_url = f"sqlite:///{base / 'clinic.db'}"
-        env = {
-            "DATABASE_URL": database_url,
-            "TRACKER_DATABASE_URL": f"sqlite:///{base / 'conversations.db'}",
-            "OUTBOX_DIR": str(base / "outbox"),
-            "CALENDAR_URL": calendar.url,
-            "CALENDAR_USER": calendar.user,
-            "CALENDAR_PASSWORD": calendar.password,
-            "CALENDAR_TIMEOUT_MS": "2000",
-            "CALENDAR_CACHE_SECONDS": "0",
-        }
-        assistant = Stack(StackConfig(rasa_port=free_port(), action_port=free_port(),
-                                      log_dir=base / "logs", extra_env=env,
-                                      only=("action server", "rasa server")))
-        cleanup.callback(assistant.stop)
-        assistant.start()
-        yield CalendarRig(calendar=calendar, assistant=assistant, database_url=database_url)
+@pytest.fixture()
+def rig(calendar_rig: CalendarRig) -> CalendarRig:
+    """The calendar-mode servers of tests/e2e/calendar_rig.py, shared by the calendar tests."""
+    return calendar_rig
 
 
 def to_the_offer(rig: CalendarRig, when: str, status: str = "I'm a new patient"
