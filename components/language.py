@@ -113,6 +113,10 @@ def detect(text: str, vocabulary: frozenset[str] = frozenset(), min_words: int =
     words = words_of(text)
     if not words:
         return None
+    other_script = non_latin_share(text) > 0.5
+    known = sum(word in vocabulary for word in words) / len(words)
+    if not other_script and (len(words) < min_words or known >= max_known_share):
+        return None  # decided without lingua: most English messages stop here
     scores = detector().compute_language_confidence_values(text)
     if not scores:
         return None
@@ -120,10 +124,7 @@ def detect(text: str, vocabulary: frozenset[str] = frozenset(), min_words: int =
     english = next((s.value for s in scores if s.language == Language.ENGLISH), 0.0)
     if best.language == Language.ENGLISH:
         return None
-    known = sum(word in vocabulary for word in words) / len(words)
-    if non_latin_share(text) > 0.5 or (
-            len(words) >= min_words and best.value >= min_confidence and english < max_english
-            and known < max_known_share):
+    if other_script or (best.value >= min_confidence and english < max_english):
         return best.language.iso_code_639_1.name.lower()
     return None
 
