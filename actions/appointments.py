@@ -144,10 +144,10 @@ def event_texts(clinic: Clinic, reference: str, kind: str | None, reason: str | 
 
 
 def hold_choice(clinic: Clinic, slot: Slot, kind: str | None, reason: str | None,
-                name: str | None) -> tuple[str, str] | None:
+                name: str | None, reference: str | None = None) -> tuple[str, str] | None:
     """Hold the slot now: (event uid, reference) or None when someone else has it.
-    Raises CalendarUnavailable."""
-    reference = new_reference()
+    ``reference``: an appointment being moved keeps its own. Raises CalendarUnavailable."""
+    reference = reference or new_reference()
     summary, description = event_texts(clinic, reference, kind, reason, name)
     uid = calendar_client().hold(slot.start, slot.end, reference, summary, description,
                                  expires_after=clinic.booking.hold)
@@ -166,6 +166,25 @@ def book(clinic: Clinic, uid: str, reference: str, kind: str | None, reason: str
     return calendar_client().confirm(uid, status, summary, description)
 
 
+def move_booking(clinic: Clinic, new_uid: str, old_uid: str, reference: str, kind: str | None,
+                 reason: str | None, name: str | None) -> bool:
+    """A patient moving their appointment: the hold of the new time becomes the appointment,
+    then the old event is deleted (new first, so the patient never has neither). False when the
+    hold is gone or the old event changed meanwhile (the new one is given back then); raises
+    CalendarUnavailable, after giving the new one back."""
+    if not book(clinic, new_uid, reference, kind, reason, name):
+        return False
+    client = calendar_client()
+    try:
+        if client.cancel(old_uid):
+            return True
+    except CalendarUnavailable:
+        release(new_uid)
+        raise
+    release(new_uid)  # the old event is not there any more: leave it to staff
+    return False
+
+
 def release(uid: str | None) -> None:
     """Give a hold back (best effort: an unreleased hold expires on its own)."""
     if not uid:
@@ -177,4 +196,5 @@ def release(uid: str | None) -> None:
 
 
 __all__ = ["REQUEST_MODE", "CalendarUnavailable", "book", "calendar_enabled", "choice_from",
-           "hold_choice", "prepare_offer", "release", "wants_call", "wants_more", "wish_of"]
+           "hold_choice", "move_booking", "prepare_offer", "release", "wants_call", "wants_more",
+           "wish_of"]

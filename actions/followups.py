@@ -6,10 +6,14 @@
 * "Cancel my appointment PMR-7KQ4TZ": in calendar mode, an appointment booked in the calendar
   is cancelled at once when the patient also gives the phone number or e-mail it was booked
   with (asked for when missing; on SMS the number they text from counts): the event is removed,
-  the request closed and staff told. Otherwise (request mode, a move, a reference that is not a
-  calendar booking, the calendar down) a message for staff with the reference and the contact
-  details the appointment was requested with. The reply never says whether a reference exists,
-  so a reference cannot be tried out.
+  the request closed and staff told.
+* "Move my appointment PMR-7KQ4TZ": the same check, then the booking form runs again with the
+  appointment's details filled in, so the patient only says when suits them and picks a free
+  time; "yes" moves the appointment (``actions/handoff.py``), keeping its reference.
+* Otherwise (request mode, a change asked in the middle of another booking, a reference that is
+  not a calendar booking, the calendar down) a message for staff with the reference and the
+  contact details the appointment was requested with. The reply never says whether a reference
+  exists, so a reference cannot be tried out.
 """
 
 from __future__ import annotations
@@ -18,21 +22,29 @@ import asyncio
 import hashlib
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import appointments
 from actions.clinic import get_clinic
-from actions.contact import find_email, find_phone
+from actions.contact import find_email, find_phone, format_phone
 from actions.forms import channel_phone, latest_text
 from actions.handoff import patient_fields, store_with_retry
+from actions.notify import PATIENT_SMS, notice_targets
 from actions.settings import get_settings
 from actions.slots import Slot
-from actions.storage import as_utc, find_by_reference, get_engine, set_request_status
+from actions.storage import (
+    as_utc,
+    find_by_reference,
+    get_engine,
+    set_request_status,
+    store_move,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +124,20 @@ class ActionRecordAppointmentChange(Action):
         fields = contact_fields(tracker)
         engine = get_engine(get_settings().database_url)
         original = await asyncio.to_thread(find_by_reference, engine, reference)
-        if self._cancellable(original) and not MOVE_RE.search(text):
+        moving = bool(MOVE_RE.search(text)) or bool(pending and
+                                                    tracker.get_slot("pending_change_move"))
+        in_form = bool((tracker.active_loop or {}).get("name"))
+        if self._cancellable(original) and not (moving and in_form):
             if not self._same_patient(original, text, tracker):
                 if pending:  # asked once already: the details did not match
                     dispatcher.utter_message(response="utter_cancel_details_mismatch")
-                    return [SlotSet("pending_change_reference", None)]
+                    return [SlotSet("pending_change_reference", None),
+                            SlotSet("pending_change_move", None)]
                 dispatcher.utter_message(response="utter_ask_booking_contact")
-                return [SlotSet("pending_change_reference", reference)]
+                return [SlotSet("pending_change_reference", reference),
+                        SlotSet("pending_change_move", moving)]
+            if moving:
+                return self._start_move(dispatcher, original)
             if await self._cancel(dispatcher, tracker, engine, original):
                 return [SlotSet("pending_change_reference", None)]
         if original is not None:  # reach the patient the way the appointment was requested
@@ -133,12 +152,35 @@ class ActionRecordAppointmentChange(Action):
             return []
         dispatcher.utter_message(response="utter_cancel_request_recorded", reference=reference)
         logger.info("Appointment change request recorded for staff")
-        return [SlotSet("pending_change_reference", None)]
+        return [SlotSet("pending_change_reference", None), SlotSet("pending_change_move", None)]
 
     @staticmethod
     def _cancellable(original: dict[str, Any] | None) -> bool:
         return bool(appointments.calendar_enabled() and original and original.get("calendar_uid")
                     and original.get("status") != "closed")
+
+    @staticmethod
+    def _start_move(dispatcher: CollectingDispatcher, original: dict[str, Any]
+                    ) -> list[EventType]:
+        """The booking form again, with the appointment's details: only the new time to ask."""
+        clinic = get_clinic()
+        when = Slot(as_utc(original["appointment_start"]),
+                    as_utc(original["appointment_end"])).describe(clinic.tz)
+        phone, email = original.get("phone"), original.get("email")
+        shown = ([format_phone(phone, clinic.country)] if phone else []) + \
+            ([email] if email else [])
+        dispatcher.utter_message(response="utter_reschedule_start",
+                                 reference=original["reference"], when=when)
+        logger.info("Moving a calendar appointment: the booking form asks for the new time")
+        return [SlotSet("pending_change_reference", None), SlotSet("pending_change_move", None),
+                SlotSet("reschedule_reference", original["reference"]),
+                SlotSet("reschedule_previous", when),
+                SlotSet("patient_name", original["name"]),
+                SlotSet("patient_contact", " / ".join(shown)),
+                SlotSet("patient_phone", phone), SlotSet("patient_email", email),
+                SlotSet("visit_reason", original.get("reason") or "(not given)"),
+                SlotSet("patient_status", original.get("patient_status") or "returning"),
+                FollowupAction("booking_form")]
 
     @staticmethod
     def _same_patient(original: dict[str, Any], text: str, tracker: Tracker) -> bool:
@@ -171,3 +213,63 @@ class ActionRecordAppointmentChange(Action):
                                  reference=original["reference"], when=slot.describe(clinic.tz))
         logger.info("Appointment cancelled by the patient; calendar event removed")
         return True
+
+
+async def finish_move(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """The patient said "yes" to moving their appointment to the time held for them: the hold
+    becomes the appointment, the old event goes, the request follows (with an e-mail notice and
+    its updated .ics when there is an address) and staff are told. When the calendar fails, or
+    the appointment changed meanwhile, staff get the wish as a message instead: nothing lost."""
+    settings, clinic = get_settings(), get_clinic()
+    reference = tracker.get_slot("reschedule_reference")
+    previous = tracker.get_slot("reschedule_previous")
+    uid, chosen = tracker.get_slot("appointment_uid"), tracker.get_slot("appointment_slot")
+    engine = get_engine(settings.database_url)
+    original = await asyncio.to_thread(find_by_reference, engine, reference)
+    fields = {**contact_fields(tracker)}
+    if original is not None:
+        fields.update({key: original.get(key) for key in ("name", "phone", "email")})
+    if uid and chosen not in (None, appointments.REQUEST_MODE) and \
+            ActionRecordAppointmentChange._cancellable(original):
+        start = datetime.fromisoformat(chosen)
+        slot = Slot(start, start + clinic.booking.visit_length(original.get("patient_status")
+                                                               or "new"))
+        try:
+            moved = await asyncio.to_thread(
+                appointments.move_booking, clinic, uid, original["calendar_uid"], reference,
+                original.get("patient_status"), original.get("reason"), original["name"])
+        except appointments.CalendarUnavailable:
+            moved = False
+        if moved:
+            await _record_move(dispatcher, tracker, engine, original, uid, slot, previous,
+                               fields)
+            return
+        dispatcher.utter_message(response="utter_calendar_unavailable")
+    await asyncio.to_thread(appointments.release, uid)
+    fields["message"] = (f"Move appointment {reference} (now {previous}). The patient would "
+                         f"like: {tracker.get_slot('preferred_time') or '(no time given)'}.")
+    stored = await store_message(fields, message_key(tracker, "appointment-move"))
+    dispatcher.utter_message(response="utter_cancel_request_recorded" if stored
+                             else "utter_handoff_store_failed", reference=reference)
+
+
+async def _record_move(dispatcher: CollectingDispatcher, tracker: Tracker, engine: Any,
+                       original: dict[str, Any], uid: str, slot: Slot, previous: str | None,
+                       fields: dict[str, Any]) -> None:
+    settings, clinic = get_settings(), get_clinic()
+    reference = original["reference"]
+    when = slot.describe(clinic.tz)
+    # told here in the chat; the e-mail brings the updated invitation for their calendar
+    targets = [t for t in notice_targets(original, settings) if t != PATIENT_SMS]
+    status = None if clinic.booking.auto_confirm else "new"  # staff confirm the new time
+    if not await asyncio.to_thread(store_move, engine, original, uid, slot.start, slot.end,
+                                   targets, status):
+        logger.error("Appointment moved in the calendar but its request changed meanwhile")
+    fields["message"] = (f"The patient moved appointment {reference} from {previous} to "
+                         f"{when}; the calendar is updated.")
+    await store_message(fields, message_key(tracker, "appointment-moved"))
+    dispatcher.utter_message(
+        response="utter_appointment_moved" if clinic.booking.auto_confirm
+        else "utter_appointment_moved_pending", reference=reference, when=when,
+        previous=previous)
+    logger.info("Appointment moved by the patient; calendar and request updated")

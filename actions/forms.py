@@ -58,6 +58,8 @@ BOOKING_SLOTS = (
     "appointment_page",
     "appointment_uid",
     "appointment_reference",
+    "reschedule_reference",  # moving this calendar appointment (actions/followups.py)
+    "reschedule_previous",
 )
 HANDOFF_SLOTS = ("handoff_message",)
 
@@ -462,7 +464,8 @@ class ValidateBookingForm(PatientDetailsValidation):
         try:
             held = appointments.hold_choice(clinic, chosen, tracker.get_slot("patient_status"),
                                             tracker.get_slot("visit_reason"),
-                                            tracker.get_slot("patient_name"))
+                                            tracker.get_slot("patient_name"),
+                                            tracker.get_slot("reschedule_reference"))
         except appointments.CalendarUnavailable:
             dispatcher.utter_message(response="utter_calendar_unavailable")
             return {"appointment_slot": appointments.REQUEST_MODE}
@@ -633,8 +636,16 @@ class ActionAskBookingConfirmed(Action):
             dispatcher.utter_message(response="utter_booking_what_to_change")
             return [SlotSet("booking_change_requested", False)]
         status = tracker.get_slot("patient_status")
+        held = tracker.get_slot("appointment_uid") and tracker.get_slot("appointment_slot") \
+            not in (None, appointments.REQUEST_MODE)
+        if held and tracker.get_slot("reschedule_reference"):
+            dispatcher.utter_message(response="utter_reschedule_summary",
+                                     reference=tracker.get_slot("reschedule_reference"),
+                                     when=tracker.get_slot("preferred_time"),
+                                     previous=tracker.get_slot("reschedule_previous"))
+            return []
         dispatcher.utter_message(
-            response="utter_booking_summary",
+            response="utter_booking_summary_slot" if held else "utter_booking_summary",
             name=tracker.get_slot("patient_name"),
             contact=tracker.get_slot("patient_contact"),
             when=tracker.get_slot("preferred_time"),

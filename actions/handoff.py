@@ -129,6 +129,11 @@ class ActionSubmitBooking(Action):
     ) -> list[EventType]:
         if tracker.get_slot("booking_confirmed") is not True:
             return []
+        if tracker.get_slot("reschedule_reference"):  # moving an appointment, not a new one
+            from actions.followups import finish_move
+
+            await finish_move(dispatcher, tracker)
+            return reset_request_slots()
         key = form_idempotency_key(tracker, "appointment")
         uid = tracker.get_slot("appointment_uid")
         if uid and tracker.get_slot("appointment_slot") not in (None, appointments.REQUEST_MODE):
@@ -216,6 +221,11 @@ class ActionCancelBooking(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_booking_cancelled")
+        if tracker.get_slot("reschedule_reference"):  # a move given up: the appointment stays
+            dispatcher.utter_message(response="utter_reschedule_kept",
+                                     reference=tracker.get_slot("reschedule_reference"),
+                                     previous=tracker.get_slot("reschedule_previous"))
+        else:
+            dispatcher.utter_message(response="utter_booking_cancelled")
         await asyncio.to_thread(appointments.release, tracker.get_slot("appointment_uid"))
         return reset_request_slots()

@@ -4,6 +4,11 @@ A calendar booking with the patient's e-mail address also gets a confirmation to
 an ``appointment.ics`` invitation: over SMTP (``patient_email``) or, without SMTP, as a
 ``<reference>-patient.eml`` file in the outbox folder (``patient_file``).
 
+Later changes reach the patient as *notices* (``notices`` table): staff confirmed, declined or
+moved the appointment, or the patient moved it. By e-mail with an updated ``appointment.ics``
+(same UID, higher SEQUENCE, so the patient's calendar app updates or removes the event it already
+has), and by SMS/WhatsApp (``patient_sms``) to the number the patient booked from.
+
 Each function raises on failure; the delivery worker (``actions.outbox``) records the failure and
 retries later. Nothing here logs a patient's name, contact details or message.
 """
@@ -17,7 +22,7 @@ import logging
 import smtplib
 import ssl
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
@@ -31,6 +36,7 @@ from actions.settings import Settings
 from actions.slots import Slot
 from actions.storage import as_utc
 from actions.when import _clock
+from channels.twilio_api import send_sms
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,9 @@ TIMESTAMP_HEADER = "X-Clinic-Timestamp"
 # SMTP a file in the outbox folder, as for the front desk.
 PATIENT_EMAIL = "patient_email"
 PATIENT_FILE = "patient_file"
+PATIENT_SMS = "patient_sms"  # notices only: the phone channel's number, through Twilio
+SMS_CHANNEL = "twilio"  # the input channel name of SMS and WhatsApp conversations
+NOTICES = ("confirmed", "declined", "moved")
 
 
 def _local(value: datetime, clinic: Clinic) -> str:
@@ -124,24 +133,39 @@ def patient_targets(request: dict[str, Any], settings: Settings) -> list[str]:
     return [PATIENT_EMAIL if settings.smtp_host else PATIENT_FILE]
 
 
-def appointment_ics(request: dict[str, Any], clinic: Clinic) -> bytes:
-    """The appointment as an iCalendar invitation: the calendar event's UID, UTC times, the
-    clinic's name and address; nothing about the patient's health."""
+def patient_uid(reference: str) -> str:
+    """The UID of the patient's invitation: the same for every update of one appointment (the
+    clinic calendar's event UID changes when an appointment moves; this one does not)."""
+    return f"{reference.lower()}@clinic-assistant"
+
+
+def _is_confirmed(request: dict[str, Any], clinic: Clinic) -> bool:
+    return clinic.booking.auto_confirm or request.get("request_status",
+                                                      request.get("status")) == "booked"
+
+
+def appointment_ics(request: dict[str, Any], clinic: Clinic, sequence: int = 0,
+                    cancelled: bool = False) -> bytes:
+    """The appointment as an iCalendar invitation: a stable UID, UTC times, the clinic's name
+    and address; nothing about the patient's health. ``sequence`` > 0 updates the invitation
+    sent before; ``cancelled`` withdraws it (METHOD:CANCEL)."""
     slot = appointment_slot(request)
     calendar = Calendar()
     calendar.add("prodid", f"-//{clinic.name}//Website assistant//EN")
     calendar.add("version", "2.0")
-    calendar.add("method", "PUBLISH")
+    calendar.add("method", "CANCEL" if cancelled else "PUBLISH")
     event = Event()
-    event.add("uid", request.get("calendar_uid") or f"{request['reference']}@assistant")
-    event.add("dtstamp", as_utc(request["created_at"]))
+    event.add("uid", patient_uid(request["reference"]))
+    event.add("dtstamp", as_utc(request.get("noticed_at") or request["created_at"]))
+    event.add("sequence", sequence)
     event.add("dtstart", slot.start)
     event.add("dtend", slot.end)
     event.add("summary", f"Appointment at {clinic.name}")
     event.add("location", clinic.address)
     event.add("description", f"Reference {request['reference']}. To cancel or change it, write "
                              f"to the assistant with the reference or call {clinic.phone}.")
-    event.add("status", "CONFIRMED" if clinic.booking.auto_confirm else "TENTATIVE")
+    event.add("status", "CANCELLED" if cancelled
+              else "CONFIRMED" if _is_confirmed(request, clinic) else "TENTATIVE")
     calendar.add_component(event)
     return calendar.to_ical()
 
@@ -180,6 +204,101 @@ def build_patient_email(request: dict[str, Any], clinic: Clinic,
                            subtype="calendar", filename="appointment.ics",
                            params={"method": "PUBLISH"})
     return message
+
+
+def notice_targets(request: dict[str, Any], settings: Settings) -> list[str]:
+    """How a notice about this request's appointment reaches the patient: e-mail when they gave
+    one, SMS/WhatsApp when they booked by phone and Twilio is set up; [] = staff must call."""
+    targets = []
+    if request.get("email"):
+        targets.append(PATIENT_EMAIL if settings.smtp_host else PATIENT_FILE)
+    if request.get("channel") == SMS_CHANNEL and settings.sms_enabled:
+        targets.append(PATIENT_SMS)
+    return targets
+
+
+def _notice_texts(notice: dict[str, Any], clinic: Clinic) -> tuple[str, str, str]:
+    """(e-mail subject, e-mail paragraph, SMS text) of a notice."""
+    when = appointment_when(notice, clinic)
+    reference = notice["reference"]
+    previous = notice.get("previous_start")
+    was = Slot(as_utc(previous), as_utc(previous) + timedelta(minutes=1)).describe(clinic.tz) \
+        if previous else None
+    change = f"write to the assistant with your reference {reference} or call {clinic.phone}"
+    if notice["notice"] == "confirmed":
+        return (f"Your appointment at {clinic.name} on {when} is confirmed",
+                "The clinic has confirmed your appointment.",
+                f"{clinic.name}: your appointment {reference} on {when} is confirmed. "
+                f"{clinic.address}. To cancel or change it, {change}.")
+    if notice["notice"] == "declined":
+        return (f"Your appointment at {clinic.name} on {when} is cancelled",
+                "We are sorry: the clinic cannot see you at this time, so this appointment is "
+                f"cancelled. To find another time, write to the assistant on our website or "
+                f"call {clinic.phone}.",
+                f"{clinic.name}: sorry, the clinic cannot keep your appointment {reference} on "
+                f"{when}, so it is cancelled. To book another time, reply here or call "
+                f"{clinic.phone}.")
+    if notice["notice"] == "moved":
+        before = f" (it was {was})" if was else ""
+        return (f"Your appointment at {clinic.name} has moved to {when}",
+                f"Your appointment has moved to a new time{before}.",
+                f"{clinic.name}: your appointment {reference} is now on {when}{before}. "
+                f"{clinic.address}. To cancel or change it, {change}.")
+    raise ValueError(f"unknown notice {notice['notice']!r}")
+
+
+def build_notice_email(notice: dict[str, Any], clinic: Clinic,
+                       settings: Settings) -> EmailMessage:
+    """A notice to the patient with the updated (or withdrawn) ``appointment.ics``."""
+    subject, paragraph, _ = _notice_texts(notice, clinic)
+    cancelled = notice["notice"] == "declined"
+    slot = appointment_slot(notice)
+    end = _clock(slot.end.astimezone(clinic.tz).time())
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.clinic_sender
+    message["To"] = notice["email"]
+    message["Date"] = format_datetime(notice["noticed_at"])
+    message["Message-ID"] = make_msgid(
+        idstring=f"{notice['reference']}-{notice['notice']}-{notice['sequence']}")
+    lines = [f"Hello {notice['name']},", "", paragraph, ""]
+    if not cancelled:
+        lines += [f"When:      {appointment_when(notice, clinic)} to {end} "
+                  f"({clinic.timezone} time)", f"Where:     {clinic.name}, {clinic.address}"]
+    lines += [f"Reference: {notice['reference']}", ""]
+    if not cancelled:
+        lines += ["To cancel or change it, write to the assistant on our website with your "
+                  f"reference, or call {clinic.phone}.", ""]
+    lines += ["The attached appointment.ics updates the appointment in your calendar.", "",
+              clinic.name]
+    message.set_content("\n".join(lines) + "\n")
+    message.add_attachment(
+        appointment_ics(notice, clinic, sequence=int(notice["sequence"]), cancelled=cancelled),
+        maintype="text", subtype="calendar", filename="appointment.ics",
+        params={"method": "CANCEL" if cancelled else "PUBLISH"})
+    return message
+
+
+def notice_sms(notice: dict[str, Any], clinic: Clinic) -> str:
+    return _notice_texts(notice, clinic)[2]
+
+
+def deliver_notice(target: str, notice: dict[str, Any], clinic: Clinic,
+                   settings: Settings) -> None:
+    """Deliver one notice to the patient one way; raises on failure."""
+    if target == PATIENT_EMAIL:
+        send_email(build_notice_email(notice, clinic, settings), settings)
+    elif target == PATIENT_FILE:
+        write_outbox_file(build_notice_email(notice, clinic, settings),
+                          f"{notice['reference']}-{notice['notice']}-{notice['sequence']}",
+                          settings)
+    elif target == PATIENT_SMS:
+        if not settings.sms_enabled:
+            raise RuntimeError("TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN or TWILIO_NUMBER not set")
+        send_sms(settings.twilio_account_sid, settings.twilio_auth_token,
+                 settings.twilio_number, notice["sender_id"], notice_sms(notice, clinic))
+    else:
+        raise ValueError(f"unknown notice target {target!r}")
 
 
 def send_email(message: EmailMessage, settings: Settings) -> None:
@@ -260,8 +379,11 @@ def post_webhook(request: dict[str, Any], settings: Settings) -> None:
 
 
 def deliver(target: str, request: dict[str, Any], clinic: Clinic, settings: Settings) -> None:
-    """Deliver one request to one target; raises on failure."""
-    if target == "email":
+    """Deliver one request (or a notice: ``request["outbox"] == "notices"``) to one target;
+    raises on failure."""
+    if request.get("outbox") == "notices":
+        deliver_notice(target, request, clinic, settings)
+    elif target == "email":
         send_email(build_email(request, clinic, settings), settings)
     elif target == "file":
         write_outbox_file(build_email(request, clinic, settings), request["reference"], settings)

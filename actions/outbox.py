@@ -1,9 +1,10 @@
 """The delivery worker: sends stored requests to the clinic (and calendar bookings' confirmations
-to patients), retrying with backoff until done.
+and later notices to patients), retrying with backoff until done.
 
 Run as ``python -m actions.outbox`` (``make run`` starts it next to the action server). It polls
-the ``deliveries`` table, so requests stored while the mail server was down, or before a restart,
-are delivered once it is back. Several workers may run: each delivery is claimed by one.
+the ``deliveries`` and ``notices`` tables, so requests stored while the mail server was down, or
+before a restart, are delivered once it is back. Several workers may run: each delivery is claimed
+by one.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from actions.settings import Settings, get_settings
 from actions.storage import (
     backoff_seconds,
     claim_due_deliveries,
+    deliveries_table,
     get_engine,
     mark_delivered,
     mark_failed,
+    notices_table,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,7 +52,7 @@ def record_delivered(engine: Engine, item: dict, within: float = RECORD_WITHIN_S
     pause = 0.5
     while True:
         try:
-            mark_delivered(engine, item["delivery_id"])
+            mark_delivered(engine, item["delivery_id"], item["outbox"])
             return True
         except Exception as exc:  # noqa: BLE001 - the database restarting or unreachable
             if time.monotonic() >= deadline:
@@ -69,7 +72,9 @@ def run_once(engine: Engine, settings: Settings) -> int:
     lease_ends = time.monotonic() + LEASE_SECONDS
     # room for one send (its timeout) and recording it before the lease runs out
     margin = max(settings.smtp_timeout, settings.webhook_timeout) + 5
-    for item in claim_due_deliveries(engine, lease_seconds=LEASE_SECONDS):
+    due = [item for table in (deliveries_table, notices_table)
+           for item in claim_due_deliveries(engine, lease_seconds=LEASE_SECONDS, table=table)]
+    for item in due:
         reference, target = item["reference"], item["target"]
         if time.monotonic() > lease_ends - margin:
             # Another worker may claim it once the lease is over: leave it to that claim rather
@@ -84,7 +89,7 @@ def run_once(engine: Engine, settings: Settings) -> int:
             delay = backoff_seconds(attempts, settings.retry_first_seconds,
                                     settings.retry_max_seconds)
             mark_failed(engine, item["delivery_id"], attempts, delay,
-                        f"{type(exc).__name__}: {exc}")
+                        f"{type(exc).__name__}: {exc}", item["outbox"])
             logger.warning("Delivery of %s by %s failed (attempt %d, %s); retrying in %.0fs",
                            reference, target, attempts, type(exc).__name__, delay)
             continue

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.appointments import calendar_enabled
 from actions.clinic import get_clinic
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ActionSessionStart(Action):
                     events.append(SlotSet(name, value))
         clinic_values = get_clinic().slot_values()
         events.extend(SlotSet(name, value) for name, value in clinic_values.items())
+        # which booking texts apply: free times from the calendar, or a request for a call-back
+        events.append(SlotSet("booking_mode", "calendar" if calendar_enabled() else "request"))
         # Once per conversation, before the first answer: what is stored, and what this is not.
         # The values go along: these messages are rendered before the slots above are set.
         if not notice_already_given(tracker):

@@ -81,12 +81,21 @@ class Settings:
     calendar_password: str = ""
     calendar_timeout: float = 5.0
     calendar_cache_seconds: float = 30.0
+    # Twilio (the SMS/WhatsApp channel's account): notices to patients who booked by SMS
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_number: str = ""
+
+    @property
+    def sms_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_number)
 
     def __repr__(self) -> str:  # never print secrets
         return (
             f"Settings(database={self.database_url.split('@')[-1]!r}, "
             f"smtp_host={self.smtp_host!r}, webhook={'on' if self.webhook_url else 'off'}, "
-            f"calendar={'on' if self.calendar_url else 'off'})"
+            f"calendar={'on' if self.calendar_url else 'off'}, "
+            f"sms={'on' if self.sms_enabled else 'off'})"
         )
 
 
@@ -117,6 +126,9 @@ def get_settings() -> Settings:
         calendar_password=_env("CALENDAR_PASSWORD"),
         calendar_timeout=_env_int("CALENDAR_TIMEOUT_MS", 5000) / 1000.0,
         calendar_cache_seconds=float(_env_int("CALENDAR_CACHE_SECONDS", 30)),
+        twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+        twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
+        twilio_number=_env("TWILIO_NUMBER"),
     )
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("BOOKING_WEBHOOK_URL is set but BOOKING_WEBHOOK_SECRET is not")

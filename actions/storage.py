@@ -1,6 +1,6 @@
 """Stored requests for the front desk and their delivery outbox (SQLAlchemy).
 
-Two tables:
+Three tables:
 
 * ``requests``   - one row per confirmed appointment request (or hand-off message): the
   reference the patient was given, the fields, channel, sender id, created time (UTC) and the
@@ -8,6 +8,10 @@ Two tables:
 * ``deliveries`` - one row per way the request must reach the clinic (e-mail, local outbox file,
   webhook), each with its own status, attempts and next retry time. The delivery worker
   (``actions.outbox``) claims due rows, sends them, and marks them delivered.
+* ``notices``    - calendar mode: what the patient is told after the booking, when staff confirm,
+  decline or move the appointment or the patient moves it (e-mail with an updated ``.ics``, or an
+  SMS to the number they booked from). One row per notice and way, with the appointment as it
+  was at that moment, delivered by the same worker in the same way.
 
 SQLite under ``var/`` by default; PostgreSQL (or any SQLAlchemy URL) through ``DATABASE_URL``.
 """
@@ -92,6 +96,28 @@ deliveries_table = Table(
     Column("delivered_at", DateTime(timezone=True)),
     UniqueConstraint("request_id", "target", name="uq_delivery_request_target"),
 )
+
+notices_table = Table(
+    "notices",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
+    Column("notice", String(16), nullable=False),  # confirmed | declined | moved
+    Column("target", String(16), nullable=False),  # patient_email | patient_file | patient_sms
+    # the appointment as the notice describes it (UTC), and where it was before a move
+    Column("notice_start", DateTime(timezone=True)),
+    Column("notice_end", DateTime(timezone=True)),
+    Column("previous_start", DateTime(timezone=True)),
+    Column("sequence", Integer, nullable=False, default=1),  # iCalendar SEQUENCE of the update
+    Column("noticed_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_until", DateTime(timezone=True)),
+    Column("last_error", String(500)),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+OUTBOXES = {table.name: table for table in (deliveries_table, notices_table)}
 
 # Crockford-style alphabet: no I, L, O, U, 0 or 1 to misread over the phone.
 _REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -254,69 +280,78 @@ def set_request_status(engine: Engine, request_id: int, status: str) -> None:
                      .values(status=status))
 
 
-def claim_due_deliveries(engine: Engine, lease_seconds: int, limit: int = 20) -> list[dict]:
-    """Claim pending deliveries whose retry time has come; each is claimed by one worker only."""
+def claim_due_deliveries(engine: Engine, lease_seconds: int, limit: int = 20,
+                         table: Table = deliveries_table) -> list[dict]:
+    """Claim pending deliveries (or ``notices_table``: notices to patients) whose retry time
+    has come; each is claimed by one worker only."""
     now = utcnow()
     claimed: list[dict] = []
     with engine.connect() as conn:
         due = conn.execute(
-            select(deliveries_table.c.id)
-            .where(deliveries_table.c.status == "pending")
-            .where(deliveries_table.c.next_attempt_at <= now)
-            .order_by(deliveries_table.c.next_attempt_at)
+            select(table.c.id)
+            .where(table.c.status == "pending")
+            .where(table.c.next_attempt_at <= now)
+            .order_by(table.c.next_attempt_at)
             .limit(limit)
         ).all()
     for (delivery_id,) in due:
         with engine.begin() as conn:
             result = conn.execute(
-                update(deliveries_table)
-                .where(deliveries_table.c.id == delivery_id)
-                .where(deliveries_table.c.status == "pending")
-                .where(
-                    (deliveries_table.c.claimed_until.is_(None))
-                    | (deliveries_table.c.claimed_until < now)
-                )
+                update(table)
+                .where(table.c.id == delivery_id)
+                .where(table.c.status == "pending")
+                .where((table.c.claimed_until.is_(None)) | (table.c.claimed_until < now))
                 .values(claimed_until=now + timedelta(seconds=lease_seconds))
             )
             if result.rowcount != 1:
                 continue
             row = conn.execute(
-                select(deliveries_table, requests_table)
-                .join(requests_table, requests_table.c.id == deliveries_table.c.request_id)
-                .where(deliveries_table.c.id == delivery_id)
+                select(table, requests_table)
+                .join(requests_table, requests_table.c.id == table.c.request_id)
+                .where(table.c.id == delivery_id)
             ).mappings().first()
         if row is not None:
-            claimed.append(_delivery_view(row))
+            claimed.append(_delivery_view(row, table))
     return claimed
 
 
-def _delivery_view(row: Any) -> dict:
-    """A claimed delivery with its request's fields (column names of both tables)."""
+def _delivery_view(row: Any, table: Table) -> dict:
+    """A claimed delivery with its request's fields (column names of both tables). A notice's
+    appointment is the one it describes, not necessarily the request's current one."""
     data = {key: row[key] for key in row.keys()}
-    data["delivery_id"] = row[deliveries_table.c.id]
+    data["outbox"] = table.name
+    data["delivery_id"] = row[table.c.id]
     data["request_id"] = row[requests_table.c.id]
-    data["delivery_status"] = row[deliveries_table.c.status]
+    data["delivery_status"] = row[table.c.status]
+    data["request_status"] = row[requests_table.c.status]
     data["created_at"] = as_utc(row[requests_table.c.created_at])
+    if table is notices_table:
+        data.update(appointment_start=as_utc(row[table.c.notice_start]),
+                    appointment_end=as_utc(row[table.c.notice_end]),
+                    previous_start=as_utc(row[table.c.previous_start]),
+                    noticed_at=as_utc(row[table.c.noticed_at]))
     return data
 
 
-def mark_delivered(engine: Engine, delivery_id: int) -> None:
+def mark_delivered(engine: Engine, delivery_id: int, outbox: str = "deliveries") -> None:
+    table = OUTBOXES[outbox]
     with engine.begin() as conn:
         conn.execute(
-            update(deliveries_table)
-            .where(deliveries_table.c.id == delivery_id)
+            update(table)
+            .where(table.c.id == delivery_id)
             .values(status="delivered", delivered_at=utcnow(), claimed_until=None,
-                    attempts=deliveries_table.c.attempts + 1, last_error=None)
+                    attempts=table.c.attempts + 1, last_error=None)
         )
 
 
 def mark_failed(engine: Engine, delivery_id: int, attempts: int, retry_in: float,
-                error: str) -> None:
+                error: str, outbox: str = "deliveries") -> None:
     """Record a failed attempt; the delivery stays pending and is retried after ``retry_in``."""
+    table = OUTBOXES[outbox]
     with engine.begin() as conn:
         conn.execute(
-            update(deliveries_table)
-            .where(deliveries_table.c.id == delivery_id)
+            update(table)
+            .where(table.c.id == delivery_id)
             .values(
                 attempts=attempts,
                 next_attempt_at=utcnow() + timedelta(seconds=retry_in),
@@ -324,6 +359,63 @@ def mark_failed(engine: Engine, delivery_id: int, attempts: int, retry_in: float
                 last_error=error[:500],
             )
         )
+
+
+def queue_notice(conn: Any, request: dict[str, Any], notice: str, targets: list[str],
+                 previous_start: datetime | None = None) -> None:
+    """Queue a notice to the patient about ``request``'s appointment as it is now (inside the
+    caller's transaction, so a decision and its notice are stored together or not at all)."""
+    if not targets:
+        return
+    sequence = conn.execute(
+        select(notices_table.c.sequence).where(notices_table.c.request_id == request["id"])
+        .order_by(notices_table.c.sequence.desc()).limit(1)).scalar()
+    now = utcnow()
+    for target in targets:
+        conn.execute(notices_table.insert().values(
+            request_id=request["id"], notice=notice, target=target,
+            notice_start=request.get("appointment_start"),
+            notice_end=request.get("appointment_end"), previous_start=previous_start,
+            sequence=(sequence or 0) + 1,
+            noticed_at=now, status="pending", attempts=0, next_attempt_at=now))
+    logger.info("Queued a %s notice for request %s (%s)", notice, request["reference"],
+                ", ".join(targets))
+
+
+def record_move(conn: Any, request_id: int, old_uid: str, new_uid: str, start: datetime,
+                end: datetime) -> bool:
+    """The request's appointment is now [start, end) with event ``new_uid`` (inside the caller's
+    transaction). False when the request no longer has ``old_uid`` (changed at the same
+    moment): nothing is written then."""
+    result = conn.execute(
+        update(requests_table).where(requests_table.c.id == request_id)
+        .where(requests_table.c.calendar_uid == old_uid)
+        .values(appointment_start=start, appointment_end=end, calendar_uid=new_uid))
+    return result.rowcount == 1
+
+
+def store_move(engine: Engine, request: dict[str, Any], new_uid: str, start: datetime,
+               end: datetime, notice_targets: list[str], status: str | None = None) -> bool:
+    """A patient moved their appointment: the request's new time and event (and ``status``,
+    e.g. back to "new" for staff to confirm again) and the e-mail notice, in one transaction.
+    False when the request changed at the same moment."""
+    with engine.begin() as conn:
+        if not record_move(conn, request["id"], request["calendar_uid"], new_uid, start, end):
+            return False
+        if status:
+            conn.execute(update(requests_table).where(requests_table.c.id == request["id"])
+                         .values(status=status))
+        queue_notice(conn, {**request, "appointment_start": start, "appointment_end": end},
+                     "moved", notice_targets, previous_start=request["appointment_start"])
+    return True
+
+
+def list_notices(engine: Engine, request_id: int) -> list[dict]:
+    """A request's notices to the patient, oldest first (for the console and tests)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(notices_table).where(notices_table.c.request_id == request_id)
+                            .order_by(notices_table.c.id)).mappings().all()
+    return [dict(row) for row in rows]
 
 
 def backoff_seconds(attempts: int, first: int, maximum: int) -> float:

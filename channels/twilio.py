@@ -38,7 +38,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -57,10 +56,19 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from channels.twilio_api import (  # noqa: F401 (rewrite_api_url: part of this module's API)
+    API_BASE_URL_ENV,
+    _describe,
+    _is_retryable,
+    api_base_url,
+    clinic_number_for,
+    make_http_client,
+    rewrite_api_url,
+)
+
 logger = logging.getLogger(__name__)
 
 SMS_MAX_CHARS = 1600  # Twilio's limit for one message body (SMS and WhatsApp)
-API_BASE_URL_ENV = "TWILIO_API_BASE_URL"
 WEBHOOK_PATH = "/webhooks/twilio/webhook"
 WHATSAPP_PREFIX = "whatsapp:"
 # Responses whose name starts with this are sent before anything else in their turn.
@@ -68,7 +76,6 @@ URGENT_RESPONSE_PREFIX = "utter_emergency"
 
 SEND_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 1.0
-API_TIMEOUT_SECONDS = 10.0
 OPTED_OUT_ERROR = 21610  # the patient texted STOP: Twilio refuses to send them anything
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
@@ -260,59 +267,6 @@ def signature_is_valid(
 # Sending
 
 
-_TWILIO_API_ORIGIN_RE = re.compile(r"^https://api(?:\.[a-z0-9-]+)*\.twilio\.com(?=/|$)")
-
-
-def rewrite_api_url(url: str, base_url: str | None) -> str:
-    """``https://api.twilio.com/2010-04-01/...`` -> ``<base_url>/2010-04-01/...``."""
-    if not base_url:
-        return url
-    return _TWILIO_API_ORIGIN_RE.sub(base_url.rstrip("/"), url, count=1)
-
-
-class ClinicTwilioHttpClient(TwilioHttpClient):
-    """Twilio's HTTP client with a timeout, quiet logs and an optional other API base URL."""
-
-    def __init__(self, base_url: str | None = None,
-                 timeout: float = API_TIMEOUT_SECONDS) -> None:
-        super().__init__(timeout=timeout, logger=logger)
-        self.base_url = base_url or None
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        return super().request(method, rewrite_api_url(url, self.base_url), *args, **kwargs)
-
-    # Twilio logs every request and response at INFO; these are debugging details.
-    def log_request(self, kwargs: dict[str, Any]) -> None:
-        logger.debug("Twilio API request: %s %s", kwargs.get("method"), kwargs.get("url"))
-
-    def log_response(self, status_code: int, response: Any) -> None:
-        logger.debug("Twilio API response: %s", status_code)
-
-
-def api_base_url() -> str | None:
-    """``TWILIO_API_BASE_URL``, read when asked (test/staging setting)."""
-    return os.environ.get(API_BASE_URL_ENV, "").strip() or None
-
-
-def make_http_client() -> TwilioHttpClient:
-    return ClinicTwilioHttpClient(api_base_url())
-
-
-def _is_retryable(exc: Exception) -> bool:
-    if isinstance(exc, TwilioRestException):
-        return exc.status == 429 or exc.status >= 500
-    # Refused or unreachable: nothing was sent, so trying again cannot send a message twice.
-    # A read timeout is not retried: Twilio may have accepted the message already.
-    return isinstance(exc, requests.exceptions.ConnectionError)
-
-
-def _describe(exc: Exception) -> str:
-    """An error without its message (Twilio's messages can quote the phone number)."""
-    if isinstance(exc, TwilioRestException):
-        return f"HTTP {exc.status}, Twilio error {exc.code}"
-    return type(exc).__name__
-
-
 class ClinicTwilioOutput(TwilioOutput):
     """Sends a turn's replies as plain, numbered, SMS-sized texts without blocking the loop."""
 
@@ -372,10 +326,9 @@ class ClinicTwilioOutput(TwilioOutput):
     def sender_for(self, recipient_id: str) -> str | None:
         """The clinic's number in the recipient's format: ``whatsapp:+1...`` for WhatsApp."""
         number = self.twilio_number or ""
-        plain = number[len(WHATSAPP_PREFIX):] if number.startswith(WHATSAPP_PREFIX) else number
-        if not plain:
+        if not number.removeprefix(WHATSAPP_PREFIX):
             return None
-        return WHATSAPP_PREFIX + plain if recipient_id.startswith(WHATSAPP_PREFIX) else plain
+        return clinic_number_for(number, recipient_id)
 
     async def _send_message(self, message_data: dict[str, Any]) -> Any:
         """Send one message (Rasa's image and custom-JSON methods come here too); return the

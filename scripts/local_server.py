@@ -1,9 +1,9 @@
 """A local server process for tests and demos: its own temporary folder, a free loopback port,
 its own process group and log file, started and stopped (and restarted) on request.
 
-``tests/services.py`` (PostgreSQL, Redis) and ``scripts/caldav_server.py`` (Radicale) build on
-it: a subclass says how to start (``_start``, usually with ``_spawn``) and how to know it is
-ready (``_ready``).
+``tests/services.py`` (PostgreSQL, Redis) and ``scripts/caldav_server.py`` (Radicale, Xandikos)
+build on it: a subclass says how to start (``_start``, usually with ``_spawn``) and how to know
+it is ready (``_ready``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ and returns the session's CSRF token; every state-changing call (POST, PATCH) mu
 answers 401 with a JSON error.
 
 ``POST /staff/api/requests/<reference>/confirm`` and ``.../decline`` (body ``{}``) confirm or
-decline a calendar appointment; 503 when the calendar cannot be reached (nothing changed), 409
-when the request has no appointment in the calendar (any more).
+decline a calendar appointment; ``.../move`` with ``{"start": "2026-12-08T14:00"}`` (the clinic's
+time zone, or an ISO time with its offset) moves it, keeping its length. The patient is told by
+e-mail or SMS when they can be (the history says how). 503 when the calendar cannot be reached
+(nothing changed), 409 when the request has no appointment in the calendar (any more) or the new
+time is not free, 400 for a time that is malformed or past.
 """
 
 from __future__ import annotations
@@ -154,11 +157,23 @@ async def request_patch(request: Request, session: Session, reference: str) -> H
 
 async def _decide(request: Request, session: Session, reference: str,
                   decision: str) -> HTTPResponse:
+    context = staff(request)
     try:
-        found = await blocking(service.decide_appointment, staff(request), reference[:32],
-                               session.user.username, decision, "api")
+        if decision == "move":
+            body = json_body(request)
+            start = body.get("start") if body else None
+            if not isinstance(start, str):
+                return json_error(400, 'send {"start": "2026-12-08T14:00"}')
+            found = await blocking(service.move_appointment, context, reference[:32],
+                                   session.user.username,
+                                   service.parse_new_start(start[:40], context.tz), "api")
+        else:
+            found = await blocking(service.decide_appointment, context, reference[:32],
+                                   session.user.username, decision, "api")
     except service.AppointmentError as exc:
         return json_error(exc.status, str(exc))
+    except ValueError as exc:
+        return json_error(400, str(exc))
     if found is None:
         return json_error(404, "no such request")
     return _request_reply(request, found)
@@ -176,6 +191,12 @@ async def request_decline(request: Request, session: Session, reference: str) ->
     return await _decide(request, session, reference, "decline")
 
 
+@api()
+async def request_move(request: Request, session: Session, reference: str) -> HTTPResponse:
+    """Move the request's calendar appointment to ``start`` (held in the calendar first)."""
+    return await _decide(request, session, reference, "move")
+
+
 ROUTES = (
     (login, "/api/login", ("POST",)),
     (logout, "/api/logout", ("POST",)),
@@ -187,6 +208,7 @@ ROUTES = (
     (request_patch, "/api/requests/<reference:str>", ("PATCH",)),
     (request_confirm, "/api/requests/<reference:str>/confirm", ("POST",)),
     (request_decline, "/api/requests/<reference:str>/decline", ("POST",)),
+    (request_move, "/api/requests/<reference:str>/move", ("POST",)),
 )
 
 

@@ -86,6 +86,11 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
     def appointment(row: dict[str, Any]) -> str:
         return appointment_text(row, tz)
 
+    def appointment_input(row: dict[str, Any]) -> str:
+        """The appointment's start as an HTML datetime-local value (clinic time zone)."""
+        start = row.get("appointment_start")
+        return start.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if start else ""
+
     def percent(value: float | None) -> str:
         return f"{value * 100:.0f}%" if value is not None else ""
 
@@ -94,7 +99,7 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
         return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
 
     env.filters.update(local=local, percent=percent, slot=slot_text, phone=phone,
-                       appointment=appointment)
+                       appointment=appointment, appointment_input=appointment_input)
     env.globals.update(
         FLAGS=FLAGS, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
         conversation_url=conversation_url, query=query,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -45,6 +46,8 @@ from actions.storage import (
     create_tables,
     get_engine,
     new_engine,
+    queue_notice,
+    record_move,
     requests_table,
     utcnow,
 )
@@ -264,34 +267,60 @@ def change_request(
 
 def record_appointment_decision(
     engine: Engine, reference: str, username: str, status: str, note: str,
-    uid: str, forget_event: bool,
+    uid: str, forget_event: bool, notice: str | None = None,
+    notice_targets: Sequence[str] = (),
 ) -> bool:
     """After staff confirmed or declined a calendar appointment: the request's status, a
-    history entry, and (declined) the event's UID cleared. False when the request no longer has
-    that event (changed at the same moment): nothing is written then."""
+    history entry, (declined) the event's UID cleared, and the notice to the patient queued,
+    in one transaction. False when the request no longer has that event (changed at the same
+    moment): nothing is written then."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     with engine.begin() as conn:
         row = conn.execute(
-            select(requests_table.c.id, requests_table.c.status)
-            .where(requests_table.c.reference == reference)
+            select(requests_table).where(requests_table.c.reference == reference)
             .where(requests_table.c.calendar_uid == uid)
-        ).first()
+        ).mappings().first()
         if row is None:
             return False
         values: dict[str, Any] = {"status": status}
         if forget_event:
             values["calendar_uid"] = None
-        conn.execute(update(requests_table).where(requests_table.c.id == row.id).values(**values))
-        changed = status != row.status
-        conn.execute(history_table.insert().values(
-            request_id=row.id, at=utcnow(), username=username,
-            old_status=row.status if changed else None, new_status=status if changed else None,
-            note=note,
-        ))
+        conn.execute(update(requests_table).where(requests_table.c.id == row["id"])
+                     .values(**values))
+        _history(conn, row["id"], username, row["status"], status, note)
+        if notice:
+            queue_notice(conn, dict(row), notice, list(notice_targets))
     logger.info("Request %s: appointment %s by %s", reference,
                 "declined" if forget_event else "confirmed", username)
     return True
+
+
+def record_appointment_move(
+    engine: Engine, reference: str, username: str, old_uid: str, new_uid: str,
+    start: datetime, end: datetime, note: str, notice_targets: Sequence[str] = (),
+) -> bool:
+    """After staff moved a calendar appointment to [start, end) (event ``new_uid``): the
+    request's appointment, a history entry and the patient's notice, in one transaction.
+    False when the request no longer has ``old_uid``: nothing is written then."""
+    with engine.begin() as conn:
+        row = conn.execute(select(requests_table).where(requests_table.c.reference == reference)
+                           ).mappings().first()
+        if row is None or not record_move(conn, row["id"], old_uid, new_uid, start, end):
+            return False
+        _history(conn, row["id"], username, row["status"], row["status"], note)
+        moved = {**dict(row), "appointment_start": start, "appointment_end": end}
+        queue_notice(conn, moved, "moved", list(notice_targets),
+                     previous_start=row["appointment_start"])
+    logger.info("Request %s: appointment moved by %s", reference, username)
+    return True
+
+
+def _history(conn: Any, request_id: int, username: str, old: str, new: str, note: str) -> None:
+    changed = new != old
+    conn.execute(history_table.insert().values(
+        request_id=request_id, at=utcnow(), username=username,
+        old_status=old if changed else None, new_status=new if changed else None, note=note))
 
 
 # ---- audit log ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Privacy operations: retention and forget-me, shared by the console and ``staff.manage``.
 
 * Retention deletes conversations whose last event is older than RETENTION_DAYS, and closed
-  requests created before then (with their deliveries and status history).
+  requests created before then (with their deliveries, notices and status history).
 * Forget-me deletes everything about one person, found by conversation id (sender id), phone
   number or e-mail address: the conversations of those senders (for a phone number also the
   SMS/WhatsApp conversation whose sender id is that number, and any conversation where the
@@ -24,7 +24,7 @@ from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from actions.contact import find_email, find_phone
-from actions.storage import deliveries_table, requests_table, utcnow
+from actions.storage import deliveries_table, notices_table, requests_table, utcnow
 from staff.conversations import json_field
 from staff.db import (
     audit,
@@ -200,6 +200,9 @@ class Privacy:
                                              request_ids)
             counts.deliveries = delete_where_in(conn, deliveries_table,
                                                 deliveries_table.c.request_id, request_ids)
+            # notices to the patient count as deliveries (they are: to the patient)
+            counts.deliveries += delete_where_in(conn, notices_table,
+                                                 notices_table.c.request_id, request_ids)
             counts.requests = delete_where_in(conn, requests_table, requests_table.c.id,
                                               request_ids)
             for chunk in chunked(senders):
@@ -236,7 +239,8 @@ class Privacy:
                 counts.history += conn.execute(
                     select(func.count()).where(history_table.c.request_id.in_(chunk))
                 ).scalar_one()
-                counts.deliveries += conn.execute(
-                    select(func.count()).where(deliveries_table.c.request_id.in_(chunk))
-                ).scalar_one()
+                for table in (deliveries_table, notices_table):
+                    counts.deliveries += conn.execute(
+                        select(func.count()).where(table.c.request_id.in_(chunk))
+                    ).scalar_one()
         return counts

@@ -42,7 +42,7 @@ from web.settings import WebSettings
 logger = logging.getLogger(__name__)
 
 AUDIT_PAGE = 100
-SAVED = ("1", "confirmed", "declined")  # request page: what was just saved
+SAVED = ("1", "confirmed", "declined", "moved")  # request page: what was just saved
 
 
 def _page_number(request: Request) -> int:
@@ -235,22 +235,29 @@ async def request_update(request: Request, session: Session, reference: str) -> 
     return no_store(response.redirect(f"/staff/requests/{reference}?saved=1", status=303))
 
 
-async def _decide(request: Request, session: Session, reference: str,
-                  decision: str) -> HTTPResponse:
+async def _change_appointment(request: Request, session: Session, reference: str,
+                              decision: str) -> HTTPResponse:
+    """Confirm, decline or move (``start`` field) the appointment; the page again with the
+    reason when that could not be done."""
     context = staff(request)
     try:
-        found = await blocking(service.decide_appointment, context, reference[:32],
-                               session.user.username, decision, "page")
-    except service.AppointmentError as exc:
+        if decision == "move":
+            start = service.parse_new_start(form_value(request, "start", 40), context.tz)
+            found = await blocking(service.move_appointment, context, reference[:32],
+                                   session.user.username, start, "page")
+        else:
+            found = await blocking(service.decide_appointment, context, reference[:32],
+                                   session.user.username, decision, "page")
+    except (service.AppointmentError, ValueError) as exc:
         current = await blocking(service.request_details, context, reference[:32])
         if current is None:
             return _not_found(request, "This request")
-        return render(request, "request.html", status=exc.status, r=current[0],
-                      history=current[1], error=str(exc), saved=None,
+        return render(request, "request.html", status=getattr(exc, "status", 400),
+                      r=current[0], history=current[1], error=str(exc), saved=None,
                       calendar_on=context.calendar is not None)
     if found is None:
         return _not_found(request, "This request")
-    done = "confirmed" if decision == "confirm" else "declined"
+    done = {"confirm": "confirmed", "decline": "declined", "move": "moved"}[decision]
     return no_store(response.redirect(f"/staff/requests/{found[0]['reference']}?saved={done}",
                                       status=303))
 
@@ -258,13 +265,19 @@ async def _decide(request: Request, session: Session, reference: str,
 @page()
 async def appointment_confirm(request: Request, session: Session, reference: str
                               ) -> HTTPResponse:
-    return await _decide(request, session, reference, "confirm")
+    return await _change_appointment(request, session, reference, "confirm")
 
 
 @page()
 async def appointment_decline(request: Request, session: Session, reference: str
                               ) -> HTTPResponse:
-    return await _decide(request, session, reference, "decline")
+    return await _change_appointment(request, session, reference, "decline")
+
+
+@page()
+async def appointment_move(request: Request, session: Session, reference: str
+                           ) -> HTTPResponse:
+    return await _change_appointment(request, session, reference, "move")
 
 
 # ---- corrections, audit log, privacy -----------------------------------------------------------
@@ -348,6 +361,7 @@ PAGES = (
     (request_update, "/requests/<reference:str>", ("POST",)),
     (appointment_confirm, "/requests/<reference:str>/confirm", ("POST",)),
     (appointment_decline, "/requests/<reference:str>/decline", ("POST",)),
+    (appointment_move, "/requests/<reference:str>/move", ("POST",)),
     (corrections_page, "/corrections", ("GET",)),
     (corrections_download, "/corrections.yml", ("GET",)),
     (audit_page, "/audit", ("GET",)),

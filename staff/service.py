@@ -10,11 +10,14 @@ import csv
 import io
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from actions.appointments import event_texts
 from actions.calendar import CalendarUnavailable
-from actions.storage import utcnow
+from actions.notify import PATIENT_EMAIL, PATIENT_FILE, PATIENT_SMS, notice_targets
+from actions.settings import get_settings
+from actions.storage import as_utc, utcnow
 from staff.context import StaffContext, appointment_text
 from staff.conversations import (
     ConversationFilter,
@@ -35,6 +38,7 @@ from staff.db import (
     find_requests,
     get_request,
     record_appointment_decision,
+    record_appointment_move,
     request_history,
     requests_of_senders,
     save_correction,
@@ -46,7 +50,7 @@ REQUESTS_PAGE = 50
 CSV_COLUMNS = (
     "reference", "kind", "status", "created", "name", "phone", "email", "preferred_day",
     "preferred_start", "preferred_end", "preferred_text", "reason", "patient_status", "message",
-    "channel", "conversation",
+    "channel", "conversation", "appointment_start", "appointment_end",
 )
 
 
@@ -189,41 +193,69 @@ def update_request(ctx: StaffContext, reference: str, username: str, status: str
     return request_details(ctx, reference)
 
 
-# ---- calendar appointments: staff confirm or decline -------------------------------------------
+# ---- calendar appointments: staff confirm, decline or move -------------------------------------
 
 # The status vocabulary has no "confirmed" or "declined": the closest ones, with a history note.
 CONFIRMED_STATUS = "booked"
 DECLINED_STATUS = "closed"
 DECISIONS = ("confirm", "decline")
+NOTICE_OF = {"confirm": "confirmed", "decline": "declined"}  # actions/notify.py NOTICES
+HOW_TOLD = {PATIENT_EMAIL: "e-mail", PATIENT_FILE: "e-mail (outbox folder)", PATIENT_SMS: "SMS"}
 
 
 class AppointmentError(Exception):
-    """A confirm or decline that could not be done; the message is safe to show. ``status``:
-    the HTTP status to answer with. Nothing was changed, in the calendar or the database."""
+    """A confirm, decline or move that could not be done; the message is safe to show.
+    ``status``: the HTTP status to answer with. Nothing was changed, in the calendar or the
+    database."""
 
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
 
 
-def decide_appointment(ctx: StaffContext, reference: str, username: str, decision: str,
-                       via: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """Confirm (event CONFIRMED, request booked) or decline (event deleted, request closed) a
-    request's calendar appointment; audit-logged. None: no such request. Raises
-    AppointmentError, and changes nothing then (calendar down, no event, event gone)."""
-    if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
+def told(targets: list[str]) -> str:
+    """The history note's last sentence: how the patient hears of the change."""
+    if not targets:
+        return "The patient gave no e-mail address and did not book by SMS: contact them."
+    return f"The patient is told by {' and '.join(HOW_TOLD[t] for t in targets)}."
+
+
+def _calendar_request(ctx: StaffContext, reference: str) -> tuple[dict[str, Any], Any] | None:
+    """The request and the calendar, for a change of its appointment; raises AppointmentError
+    when it has no event or the calendar is not set up."""
     request = get_request(ctx.engine, reference)
     if request is None:
         return None
-    uid = request.get("calendar_uid")
-    if not uid:
+    if not request.get("calendar_uid"):
         raise AppointmentError("This request has no appointment in the calendar.")
     calendar = getattr(ctx, "calendar", None)
     if calendar is None:
         raise AppointmentError("The calendar is not set up (CALENDAR_URL), so the appointment "
                                "cannot be changed here.", status=503)
+    return request, calendar
+
+
+def _unreachable(what: str, reference: str, exc: Exception) -> AppointmentError:
+    logger.warning("Could not %s appointment %s: %s", what, reference, exc)
+    return AppointmentError("The calendar cannot be reached right now, so nothing was changed. "
+                            "Try again in a few minutes.", status=503)
+
+
+def decide_appointment(ctx: StaffContext, reference: str, username: str, decision: str,
+                       via: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Confirm (event CONFIRMED, request booked) or decline (event deleted, request closed) a
+    request's calendar appointment, and tell the patient; audit-logged. None: no such
+    request. Raises AppointmentError, and changes nothing then (calendar down, no event,
+    event gone)."""
+    if decision not in DECISIONS:
+        raise ValueError(f"decision must be one of {', '.join(DECISIONS)}")
+    found = _calendar_request(ctx, reference)
+    if found is None:
+        return None
+    request, calendar = found
+    uid = request["calendar_uid"]
     when = appointment_text(request, ctx.tz).split(" (")[0]
+    targets = notice_targets(request, get_settings())
     try:
         if decision == "confirm":
             summary, description = event_texts(ctx.clinic, reference, request["patient_status"],
@@ -232,21 +264,74 @@ def decide_appointment(ctx: StaffContext, reference: str, username: str, decisio
                 raise AppointmentError(
                     "This appointment is no longer in the calendar (it was cancelled or "
                     "changed there). Nothing was changed; contact the patient.")
-            status, note = CONFIRMED_STATUS, f"Appointment confirmed in the calendar: {when}"
+            status, note = CONFIRMED_STATUS, f"Appointment confirmed in the calendar: {when}."
         else:
-            found = calendar.cancel(uid)
+            found_event = calendar.cancel(uid)
             status = DECLINED_STATUS
-            note = f"Appointment declined and removed from the calendar: {when}" if found else \
-                f"Appointment declined: {when} (it was no longer in the calendar)"
+            note = f"Appointment declined and removed from the calendar: {when}." if found_event \
+                else f"Appointment declined: {when} (it was no longer in the calendar)."
     except CalendarUnavailable as exc:
-        logger.warning("Could not %s appointment %s: %s", decision, reference, exc)
-        raise AppointmentError("The calendar cannot be reached right now, so nothing was "
-                               "changed. Try again in a few minutes.", status=503) from exc
-    if not record_appointment_decision(ctx.engine, reference, username, status, note, uid,
-                                       forget_event=decision == "decline"):
+        raise _unreachable(decision, reference, exc) from exc
+    if not record_appointment_decision(ctx.engine, reference, username, status,
+                                       f"{note} {told(targets)}", uid,
+                                       forget_event=decision == "decline",
+                                       notice=NOTICE_OF[decision], notice_targets=targets):
         raise AppointmentError("This request was changed at the same moment; reload the page.")
     audit(ctx.engine, username, f"{decision}_appointment", reference,
-          {"via": via, "status": status})
+          {"via": via, "status": status, "patient_told": targets})
+    return request_details(ctx, reference)
+
+
+def parse_new_start(raw: str | None, tz: Any) -> datetime:
+    """The new start staff typed (``2026-12-08T14:00``, the clinic's time zone, as an HTML
+    ``datetime-local`` field sends it); ValueError with a message to show."""
+    try:
+        value = datetime.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise ValueError("Give the new date and time, e.g. 2026-12-08T14:00.") from None
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value
+
+
+def move_appointment(ctx: StaffContext, reference: str, username: str, new_start: datetime,
+                     via: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Move a request's calendar appointment to ``new_start`` (same length), and tell the
+    patient; audit-logged. The new time is held in the calendar before the old one is given
+    up, so it must be free there. None: no such request. Raises AppointmentError (nothing
+    changed) or ValueError (a time in the past)."""
+    found = _calendar_request(ctx, reference)
+    if found is None:
+        return None
+    request, calendar = found
+    if request["status"] == DECLINED_STATUS:
+        raise AppointmentError("This request is closed; it has no appointment to move.")
+    old_start, old_end = as_utc(request["appointment_start"]), as_utc(request["appointment_end"])
+    start = new_start.astimezone(timezone.utc)
+    if start <= utcnow():
+        raise ValueError("The new time is in the past.")
+    end = start + (old_end - old_start)
+    if start == old_start:
+        raise ValueError("That is the appointment's current time.")
+    try:
+        new_uid = calendar.move(request["calendar_uid"], start, end)
+    except CalendarUnavailable as exc:
+        raise _unreachable("move", reference, exc) from exc
+    if new_uid is None:
+        raise AppointmentError("That time is not free in the calendar (or this appointment "
+                               "was changed there). Nothing was changed; choose another time.")
+    moved = {**request, "appointment_start": start, "appointment_end": end}
+    targets = notice_targets(moved, get_settings())
+    note = (f"Appointment moved from {appointment_text(request, ctx.tz).split(' (')[0]} to "
+            f"{appointment_text(moved, ctx.tz).split(' (')[0]}. {told(targets)}")
+    if not record_appointment_move(ctx.engine, reference, username, request["calendar_uid"],
+                                   new_uid, start, end, note, targets):
+        try:  # changed at the same moment: put the calendar back as it was
+            calendar.move(new_uid, old_start, old_end)
+        except CalendarUnavailable:
+            logger.error("Appointment %s: the calendar has the new time, the request the old one",
+                         reference)
+        raise AppointmentError("This request was changed at the same moment; reload the page.")
+    audit(ctx.engine, username, "move_appointment", reference,
+          {"via": via, "patient_told": targets})
     return request_details(ctx, reference)
 
 
@@ -291,6 +376,11 @@ def history_json(row: dict[str, Any]) -> dict[str, Any]:
             "note": row["note"]}
 
 
+def _local(value: datetime | None, tz: Any) -> str:
+    """A stored UTC time as the clinic reads it: '2026-12-08 14:00' (clinic time zone)."""
+    return as_utc(value).astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
 def spreadsheet_safe(value: Any) -> str:
     """A CSV cell that a spreadsheet will not run as a formula (=, +, -, @ first)."""
     text = "" if value is None else str(value)
@@ -306,9 +396,10 @@ def requests_csv(ctx: StaffContext, status: str | None, kind: str | None,
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        created = row["created_at"].astimezone(ctx.tz).strftime("%Y-%m-%d %H:%M") \
-            if row["created_at"] else ""
-        values = {**row, "created": created, "conversation": row["sender_id"]}
+        values = {**row, "created": _local(row["created_at"], ctx.tz),
+                  "conversation": row["sender_id"],
+                  "appointment_start": _local(row.get("appointment_start"), ctx.tz),
+                  "appointment_end": _local(row.get("appointment_end"), ctx.tz)}
         writer.writerow([spreadsheet_safe(values.get(column)) for column in CSV_COLUMNS])
     audit(ctx.engine, username, "export_requests", None,
           {"status": status, "kind": kind, "rows": len(rows)})

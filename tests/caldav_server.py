@@ -1,6 +1,14 @@
-"""The tests' CalDAV server: the one `make run`'s calendar demo starts too
-(scripts/caldav_server.py)."""
+"""The tests' CalDAV servers (scripts/caldav_server.py): Radicale, the one `make run`'s calendar
+demo starts too, and Xandikos, a second server the calendar client is tested against."""
 
-from scripts.caldav_server import CalDavServer
+from scripts.caldav_server import (
+    SERVERS,
+    CalDavServer,
+    LocalCalDavServer,
+    RadicaleServer,
+    XandikosServer,
+    caldav_server,
+)
 
-__all__ = ["CalDavServer"]
+__all__ = ["SERVERS", "CalDavServer", "LocalCalDavServer", "RadicaleServer", "XandikosServer",
+           "caldav_server"]

@@ -1,6 +1,7 @@
 """The calendar-mode servers the calendar tests share (one start for all of them): a real
 CalDAV server (Radicale) with a weekly meeting and a day off, the action server and the Rasa
-server pointed at it, and Twilio's webhook with a fake Twilio API for the SMS test."""
+server pointed at it, Twilio's webhook with a fake Twilio API for the SMS test, and the web
+page with the chat widget for the browser test."""
 
 from __future__ import annotations
 
@@ -95,10 +96,12 @@ def calendar_servers(base: Path) -> Iterator[CalendarRig]:
             "CALENDAR_PASSWORD": calendar.password,
             "CALENDAR_TIMEOUT_MS": "2000",
             "CALENDAR_CACHE_SECONDS": "0",
+            "STAFF_SECRET_KEY": "calendar-test-secret-key-" + "x" * 32,  # nothing in var/
         }
+        # the web server starts beside Rasa (which takes longest) and adds no waiting
         assistant = Stack(StackConfig(rasa_port=free_port(), action_port=free_port(),
-                                      log_dir=base / "logs", extra_env=env,
-                                      only=("action server", "rasa server")))
+                                      web_port=free_port(), log_dir=base / "logs", extra_env=env,
+                                      only=("action server", "rasa server", "web server")))
         cleanup.callback(assistant.stop)
         assistant.start()
         yield CalendarRig(calendar=calendar, assistant=assistant, database_url=database_url,

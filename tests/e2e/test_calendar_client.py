@@ -1,4 +1,5 @@
-"""The CalDAV client (``actions.calendar``) against a real Radicale server.
+"""The CalDAV client (``actions.calendar``) against two real CalDAV servers, Radicale and
+Xandikos: every test that needs a server runs once on each (``kind``).
 
 Events that staff would type in another calendar program are stored as iCalendar text over
 HTTP, the way such a program writes them; the client must read them as busy time the way a
@@ -12,14 +13,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from actions.calendar import Busy, CalendarClient, CalendarUnavailable
-from tests.caldav_server import CalDavServer
+from tests.caldav_server import SERVERS, LocalCalDavServer, caldav_server
 
 UTC = timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -83,32 +84,59 @@ def busy(start: datetime, end: datetime) -> Busy:
     return Busy(start, end)
 
 
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which CalDAV server the tests of this round run on."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[CalDavServer]:
-    with CalDavServer(password=PASSWORD) as running:
+def server(kind: str) -> Iterator[LocalCalDavServer]:
+    with caldav_server(kind, password=PASSWORD) as running:
         yield running
 
 
+OwnServer = Callable[[], LocalCalDavServer]
+
+
 @pytest.fixture()
-def calendar_url(server: CalDavServer) -> str:
+def own_server(kind: str) -> Iterator[OwnServer]:
+    """Start a test's own server of this round's kind (one it may stop and start again)."""
+    started: list[LocalCalDavServer] = []
+
+    def start() -> LocalCalDavServer:
+        own = caldav_server(kind, password=PASSWORD)
+        started.append(own)
+        own.start()
+        return own
+
+    yield start
+    for own in started:
+        own.close()
+
+
+@pytest.fixture()
+def calendar_url(server: LocalCalDavServer) -> str:
     """A fresh, empty calendar collection for each test."""
     return server.make_calendar(f"test-{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture()
-def client(server: CalDavServer, calendar_url: str) -> CalendarClient:
+def client(server: LocalCalDavServer, calendar_url: str) -> CalendarClient:
     return CalendarClient(calendar_url, server.user, server.password, timeout=5, tz=NEW_YORK)
 
 
-def names(server: CalDavServer, calendar_url: str) -> list[str]:
-    return server.event_names(calendar_url.rstrip("/").rsplit("/", 1)[1])
+def _collection(calendar_url: str) -> str:
+    return calendar_url.rstrip("/").rsplit("/", 1)[1]
 
 
-def stored_text(server: CalDavServer, calendar_url: str, name: str) -> str:
-    """An event as the server stored it (its file in Radicale's storage folder)."""
-    folder = calendar_url.rstrip("/").rsplit("/", 1)[1]
-    return (server.storage_dir / "collection-root" / server.user / folder / f"{name}.ics") \
-        .read_text(encoding="utf-8")
+def names(server: LocalCalDavServer, calendar_url: str) -> list[str]:
+    return server.event_names(_collection(calendar_url))
+
+
+def stored_text(server: LocalCalDavServer, calendar_url: str, name: str) -> str:
+    """An event as the server stored it (its file in the server's storage folder)."""
+    return server.stored_text(_collection(calendar_url), name)
 
 
 # reading busy time ---------------------------------------------------------------------------
@@ -378,8 +406,8 @@ def test_a_wrong_password_makes_the_calendar_unavailable(server, calendar_url):
         anonymous.busy(utc(2026, 12, 8), utc(2026, 12, 9))
 
 
-def test_a_stopped_server_is_unavailable_at_once_and_back_after_restart(caplog):
-    with CalDavServer(password=PASSWORD) as own:
+def test_a_stopped_server_is_unavailable_at_once_and_back_after_restart(own_server, caplog):
+    with own_server() as own:
         client = CalendarClient(own.url, own.user, own.password, timeout=2, cache_seconds=0)
         uid = client.hold(utc(2026, 12, 17, 14), utc(2026, 12, 17, 15), "K7Q2X9",
                           "Secret summary", "Secret description")
@@ -416,8 +444,8 @@ def test_a_server_that_never_answers_times_out():
         assert time.monotonic() - began < 1.5
 
 
-def test_busy_times_are_cached_then_asked_again():
-    with CalDavServer(password=PASSWORD) as own:
+def test_busy_times_are_cached_then_asked_again(own_server):
+    with own_server() as own:
         own.put_event(own.url, "staff", ics(vevent(
             "staff-1", "DTSTART:20261218T140000Z", "DTEND:20261218T150000Z")))
         client = CalendarClient(own.url, own.user, own.password, timeout=2, cache_seconds=0.5)

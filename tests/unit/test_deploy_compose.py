@@ -136,6 +136,9 @@ def test_each_service_gets_the_settings_its_code_reads(compose: dict[str, Any]) 
     assert {name: worker[name] for name in action_settings} == {
         name: actions[name] for name in action_settings}
     web = environment(compose, "web")
+    # the staff console changes calendar appointments and queues the patient's notice
+    assert {name: web.get(name) for name in action_settings} == {
+        name: worker[name] for name in action_settings}
     web_settings = code_settings("web/settings.py")
     optional = {"RASA_PORT", "WEBCHAT_BUNDLE", "STAFF_SESSION_HOURS"}  # defaults fit
     assert web_settings - set(web) - optional == set()

@@ -175,6 +175,23 @@ async def test_summary_reads_the_request_back(make_tracker, dispatcher, domain):
     assert (message["name"], message["status"]) == ("Maria Lopez", "new patient")
 
 
+async def test_a_held_calendar_time_is_read_back_as_the_appointment(make_tracker, dispatcher,
+                                                                     domain):
+    """Calendar mode: the time is held already, so the read-back says "Shall I book it?"; after
+    the calendar failed (request mode) the request's read-back again."""
+    held = {"patient_name": "Maria Lopez", "patient_contact": "(212) 555-0123",
+            "preferred_time": "Friday 11 December, 12:00 pm", "visit_reason": "migraines",
+            "patient_status": "new", "appointment_slot": "2026-12-11T17:00:00+00:00",
+            "appointment_uid": "slot-20261211T170000Z-1a2b3c4d@clinic-assistant"}
+    await ActionAskBookingConfirmed().run(dispatcher, make_tracker(slots=held), domain)
+    await ActionAskBookingConfirmed().run(
+        dispatcher, make_tracker(slots={**held, "appointment_slot": "request"}), domain)
+    assert responses(dispatcher) == ["utter_booking_summary_slot", "utter_booking_summary"]
+    [variant] = domain["responses"]["utter_booking_summary_slot"]
+    assert "Time: {when}" in variant["text"] and variant["text"].endswith("Shall I book it?")
+    assert [b["title"] for b in variant["buttons"]] == ["Yes, book it", "No, change something"]
+
+
 async def test_after_no_it_asks_what_to_change(make_tracker, dispatcher, domain):
     tracker = make_tracker(slots={"booking_change_requested": True})
     events = await ActionAskBookingConfirmed().run(dispatcher, tracker, domain)

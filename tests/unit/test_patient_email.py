@@ -19,6 +19,7 @@ from actions.notify import (
     build_email,
     build_patient_email,
     patient_targets,
+    patient_uid,
 )
 from actions.outbox import run_once
 from actions.settings import get_settings
@@ -80,10 +81,13 @@ def test_the_patient_email_names_the_appointment_but_not_the_reason(settings_env
     assert REASON not in raw and "migraine" not in raw.lower()
 
 
-def test_the_ics_has_the_calendar_uid_the_utc_times_and_the_address(settings_env):
+def test_the_ics_has_a_stable_uid_the_utc_times_and_the_address(settings_env):
     clinic = get_clinic()
     event = the_event(build_patient_email(request_row(), clinic, get_settings()))
-    assert str(event["UID"]) == UID
+    # the reference's, not the calendar event's (that changes when the appointment moves): a
+    # later notice's .ics updates this same event in the patient's calendar
+    assert str(event["UID"]) == patient_uid("PMR-7KQ4TZ") == "pmr-7kq4tz@clinic-assistant"
+    assert int(event["SEQUENCE"]) == 0
     assert event.decoded("DTSTART") == START and event.decoded("DTEND") == END
     assert event["DTSTART"].to_ical() == b"20261201T200000Z"
     assert str(event["LOCATION"]) == clinic.address
@@ -114,7 +118,7 @@ def test_without_smtp_the_patient_email_lands_in_the_outbox_folder(settings_env,
     path = settings.outbox_dir / f"{stored.reference}-patient.eml"
     patient = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     assert patient["To"] == "maria@example.com"
-    assert str(the_event(patient)["UID"]) == UID
+    assert str(the_event(patient)["UID"]) == patient_uid(stored.reference)
     assert run_once(engine, settings) == 0
 
 

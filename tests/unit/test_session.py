@@ -17,10 +17,29 @@ async def test_session_start_fills_clinic_slots_and_listens(dispatcher, make_tra
     assert slots["clinic_phone"] == clinic.phone
     assert slots["clinic_hours"] == clinic.hours_text()
     assert slots["clinic_practitioner"] == "Dr. Kuzminov"
+    assert slots["booking_mode"] == "request"  # CALENDAR_URL is not set here
     # The domain does not carry slots over: nothing from the old session comes back.
     assert "requested_slot" not in slots
     assert [m["response"] for m in dispatcher.messages] == ["utter_privacy_notice",
                                                          "utter_disclaimer"]
+
+
+async def test_in_calendar_mode_the_booking_texts_speak_of_free_times(
+        dispatcher, make_tracker, domain, monkeypatch):
+    from actions.settings import get_settings
+
+    monkeypatch.setenv("CALENDAR_URL", "http://127.0.0.1:9/calendar/")
+    get_settings.cache_clear()
+    try:
+        events = await ActionSessionStart().run(dispatcher, make_tracker(), domain)
+    finally:
+        get_settings.cache_clear()
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
+        "booking_mode"] == "calendar"
+    calendar, default = domain["responses"]["utter_booking_start"]
+    assert calendar["condition"] == [{"type": "slot", "name": "booking_mode", "value": "calendar"}]
+    assert "free times in the clinic's calendar" in calendar["text"]
+    assert "call you back" in default["text"] and "condition" not in default
 
 
 async def test_session_start_carries_slots_over_when_the_domain_says_so(

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -162,9 +163,11 @@ class Console:
                     return event
         return None
 
-    def booking(self, *, with_event: bool = True) -> tuple[str, str | None, datetime]:
-        """A request booked (TENTATIVE, as with auto_confirm: false) next Tuesday 3 pm; its
-        reference, event UID and start."""
+    def booking(self, *, with_event: bool = True, **changes: Any
+                ) -> tuple[str, str | None, datetime]:
+        """A request booked (TENTATIVE, as with auto_confirm: false) next Tuesday 3 pm (or
+        later, one half-hour per event in the calendar); its reference, event UID and start.
+        ``changes``: other request fields (an e-mail address, the SMS channel)."""
         start = datetime.combine(next_tuesday(), datetime.min.time().replace(hour=15),
                                  TZ).astimezone(UTC)
         start += timedelta(minutes=30 * len(list(self.calendar.storage_dir.rglob("*.ics"))))
@@ -181,7 +184,8 @@ class Console:
                   "channel": "rest", "sender_id": f"conv-{reference}", "reason": "migraines",
                   "patient_status": "new", "preferred_text": "next Tuesday afternoon",
                   "appointment_start": start if with_event else None,
-                  "appointment_end": end if with_event else None, "calendar_uid": uid}
+                  "appointment_end": end if with_event else None, "calendar_uid": uid,
+                  **changes}
         store_request(self.context.engine, fields, f"key-{reference}", [], reference=reference)
         return reference, uid, start
 
@@ -302,10 +306,13 @@ def test_confirm_with_the_form_makes_the_event_confirmed(console):
     assert [(h["username"], h["old_status"], h["new_status"]) for h in history] == [
         ("frontdesk", "new", "booked")]
     assert history[0]["note"].startswith("Appointment confirmed in the calendar")
+    # no e-mail, booked on the website: nobody can tell the patient but staff
+    assert history[0]["note"].endswith("The patient gave no e-mail address and did not book "
+                                       "by SMS: contact them.")
     entry = audit_entries(console.context.engine, 1)[0]
     assert (entry["action"], entry["target"], entry["username"]) == (
         "confirm_appointment", reference, "frontdesk")
-    assert entry["details"] == {"status": "booked", "via": "page"}
+    assert entry["details"] == {"status": "booked", "via": "page", "patient_told": []}
     page = console.get(reply.headers["location"])
     assert "Appointment confirmed in the calendar." in page.text
 
@@ -405,3 +412,175 @@ def test_without_a_calendar_the_buttons_are_not_offered(console):
     reply = console.api(f"/staff/api/requests/{reference}/confirm")
     assert reply.status == 503 and "CALENDAR_URL" in reply.json()["error"]
     assert console.api("/staff/api/requests/PMR-NOPE00/confirm").status == 404
+
+
+# ---- move, and the patient told ----------------------------------------------------------------
+
+TWILIO_SID = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "unit-test-auth-token-not-a-secret"
+CLINIC_NUMBER = "+15550100200"
+
+
+@pytest.fixture()
+def delivery(console, tmp_path, monkeypatch) -> Iterator[tuple[Any, Path]]:
+    """The delivery worker's settings on the console's database: no SMTP (the patient's
+    e-mails land in the outbox folder), and Twilio's fake API for SMS notices."""
+    from actions.settings import get_settings
+    from scripts.serve import free_port
+    from tests.fake_twilio import FakeTwilio
+
+    port = free_port()
+    monkeypatch.delenv("SMTP_HOST", raising=False)
+    monkeypatch.setenv("DATABASE_URL", str(console.context.engine.url))
+    monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", TWILIO_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    monkeypatch.setenv("TWILIO_NUMBER", CLINIC_NUMBER)
+    monkeypatch.setenv("TWILIO_API_BASE_URL", f"http://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    with FakeTwilio(port, TWILIO_SID, TWILIO_TOKEN) as api:
+        yield api, tmp_path / "outbox"
+    get_settings.cache_clear()
+
+
+def deliver_all(console) -> int:
+    from actions.outbox import run_once
+    from actions.settings import get_settings
+
+    return run_once(console.context.engine, get_settings())
+
+
+def patient_mail(outbox: Path, reference: str, notice: str) -> tuple[Any, icalendar.Event]:
+    import email
+    import email.policy
+
+    [path] = outbox.glob(f"{reference}-{notice}-*.eml")
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    [part] = [p for p in message.iter_attachments() if p.get_filename() == "appointment.ics"]
+    calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    [event] = calendar.walk("VEVENT")
+    return message, event
+
+
+def text_of(message: Any) -> str:
+    return message.get_body(("plain",)).get_content()
+
+
+def test_confirm_and_decline_tell_the_patient_by_email_with_an_updated_ics(console, delivery):
+    from actions.notify import patient_uid
+
+    _, outbox = delivery
+    reference, uid, start = console.booking(email="maria@example.com")
+    assert console.api(f"/staff/api/requests/{reference}/confirm").status == 200
+    assert deliver_all(console) == 1
+    message, event = patient_mail(outbox, reference, "confirmed")
+    assert message["To"] == "maria@example.com"
+    assert message["Subject"] == (f"Your appointment at {CLINIC.name} on "
+                                  f"{expected_text(start)} is confirmed")
+    assert "migraines" not in message.as_string()  # the reason stays with the clinic
+    assert str(event["UID"]) == patient_uid(reference) and int(event["SEQUENCE"]) == 1
+    assert str(event["STATUS"]) == "CONFIRMED" and event.decoded("DTSTART") == start
+
+    declined = console.api(f"/staff/api/requests/{reference}/decline").json()
+    assert declined["history"][-1]["note"].endswith("The patient is told by e-mail "
+                                                    "(outbox folder).")
+    assert deliver_all(console) == 1
+    message, event = patient_mail(outbox, reference, "declined")
+    assert "is cancelled" in message["Subject"] and CLINIC.phone in text_of(message)
+    assert str(event["UID"]) == patient_uid(reference) and int(event["SEQUENCE"]) == 2
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert deliver_all(console) == 0  # each notice goes once
+
+
+def test_staff_move_an_appointment_and_the_sms_patient_is_texted(console, delivery):
+    api, _ = delivery
+    phone = "+12125550199"
+    reference, uid, start = console.booking(channel="twilio", sender_id=phone, phone=phone)
+    new_start = start + timedelta(days=2, hours=-4)  # Thursday 11 am
+    local = new_start.astimezone(TZ).strftime("%Y-%m-%dT%H:%M")
+    page = console.get(f"/staff/requests/{reference}")
+    assert f'action="/staff/requests/{reference}/move"' in page.text
+    assert f'value="{start.astimezone(TZ):%Y-%m-%dT%H:%M}"' in page.text
+
+    reply = console.form(f"/staff/requests/{reference}/move",
+                         {"csrf_token": console.csrf, "start": local})
+    assert reply.status == 303, reply.text
+    assert reply.headers["location"] == f"/staff/requests/{reference}?saved=moved"
+    assert console.event(uid) is None  # the old time is free again
+    request = get_request(console.context.engine, reference)
+    assert request["appointment_start"] == new_start
+    assert request["appointment_end"] == new_start + timedelta(minutes=30)
+    moved = console.event(request["calendar_uid"])
+    assert moved.decoded("DTSTART") == new_start and str(moved["STATUS"]) == "TENTATIVE"
+    assert str(moved["X-CLINIC-REFERENCE"]) == reference
+    [entry] = request_history(console.context.engine, request["id"])
+    assert entry["note"] == (f"Appointment moved from {expected_text(start)} to "
+                             f"{expected_text(new_start)}. The patient is told by SMS.")
+    assert "Appointment moved in the calendar." in console.get(reply.headers["location"]).text
+    assert audit_entries(console.context.engine, 1)[0]["action"] == "move_appointment"
+
+    assert deliver_all(console) == 1
+    [text] = api.sent_to(phone)
+    assert text.startswith(f"{CLINIC.name}: your appointment {reference} is now on "
+                           f"{expected_text(new_start)} (it was {expected_text(start)}).")
+    assert api.messages[0]["from"] == CLINIC_NUMBER
+
+
+def test_a_move_to_a_busy_or_past_time_changes_nothing(console, delivery):
+    first, _, first_start = console.booking()
+    reference, uid, start = console.booking(email="maria@example.com")
+    path = f"/staff/api/requests/{reference}/move"
+    busy = console.api(path, {"start": first_start.astimezone(TZ).strftime("%Y-%m-%dT%H:%M")})
+    assert busy.status == 409 and "not free in the calendar" in busy.json()["error"]
+    past = console.api(path, {"start": "2020-01-07T10:00"})
+    assert past.status == 400 and "past" in past.json()["error"]
+    for bad in ({"start": "next tuesday"}, {"start": 5}, {}):
+        assert console.api(path, bad).status == 400
+    page = console.form(f"/staff/requests/{reference}/move",
+                        {"csrf_token": console.csrf, "start": "tomorrow"})
+    assert page.status == 400 and "Give the new date and time" in page.text
+    request = get_request(console.context.engine, reference)
+    assert (request["appointment_start"], request["calendar_uid"]) == (start, uid)
+    assert console.event(uid) is not None and request_history(console.context.engine,
+                                                             request["id"]) == []
+    assert deliver_all(console) == 0  # no notice for a change that did not happen
+
+
+def test_moving_through_the_api_keeps_the_length_and_tells_the_patient(console, delivery):
+    _, outbox = delivery
+    reference, uid, start = console.booking(email="maria@example.com")
+    new_start = (start + timedelta(days=1)).astimezone(TZ).replace(hour=9, minute=0)
+    reply = console.api(f"/staff/api/requests/{reference}/move",
+                        {"start": new_start.isoformat()})  # with its offset: also accepted
+    assert reply.status == 200, reply.text
+    appointment = reply.json()["request"]["appointment"]
+    assert datetime.fromisoformat(appointment["start"]) == new_start
+    assert datetime.fromisoformat(appointment["end"]) == new_start + timedelta(minutes=30)
+    assert deliver_all(console) == 1
+    message, event = patient_mail(outbox, reference, "moved")
+    assert message["Subject"] == (f"Your appointment at {CLINIC.name} has moved to "
+                                  f"{expected_text(new_start)}")
+    assert f"it was {expected_text(start)}" in text_of(message)
+    assert event.decoded("DTSTART") == new_start.astimezone(UTC)
+
+
+def test_a_notice_twilio_refuses_is_retried_and_sent_once(console, delivery):
+    from sqlalchemy import update
+
+    from actions.storage import list_notices, notices_table
+
+    api, _ = delivery
+    phone = "+12125550142"
+    reference, _, _ = console.booking(channel="twilio", sender_id=phone, phone=phone)
+    assert console.api(f"/staff/api/requests/{reference}/confirm").status == 200
+    api.fail_next(503)
+    assert deliver_all(console) == 0 and api.sent_to(phone) == []
+    [notice] = list_notices(console.context.engine, get_request(console.context.engine,
+                                                                reference)["id"])
+    assert (notice["status"], notice["attempts"]) == ("pending", 1)
+    assert "HTTP 503" in notice["last_error"] and phone not in notice["last_error"]
+    with console.context.engine.begin() as conn:  # the retry time has come
+        conn.execute(update(notices_table).values(next_attempt_at=notice["noticed_at"]))
+    assert deliver_all(console) == 1 and deliver_all(console) == 0
+    [text] = api.sent_to(phone)
+    assert f"your appointment {reference} on " in text and text.count("is confirmed") == 1

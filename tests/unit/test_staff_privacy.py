@@ -9,7 +9,13 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from actions.storage import deliveries_table, requests_table, store_request
+from actions.storage import (
+    deliveries_table,
+    notices_table,
+    queue_notice,
+    requests_table,
+    store_request,
+)
 from staff.db import (
     audit,
     audit_table,
@@ -153,6 +159,22 @@ def test_forget_by_phone(dbs):
     assert entries[-1]["action"] == "forget" and entries[-1]["target"] is None
     assert PHONE not in entries[-1]["details"] and "555" not in entries[-1]["details"]
     assert json.loads(entries[-1]["details"])["by"] == ["phone"]
+
+
+def test_forget_deletes_the_notices_to_the_patient_too(dbs):
+    staff, tracker = dbs
+    refs = phone_world(staff, tracker)
+    kept = refs["web-3"]
+    with staff.begin() as conn:
+        for reference in (refs["web-1"], kept):
+            row = conn.execute(select(requests_table).where(
+                requests_table.c.reference == reference)).mappings().one()
+            queue_notice(conn, dict(row), "confirmed", ["patient_sms"])
+    person = Person.parse(None, "(212) 555-0123", None, "US")
+    preview = Privacy(staff, tracker).forget(person, "admin", dry_run=True)
+    counts = Privacy(staff, tracker).forget(person, "admin")
+    assert preview == counts and counts.deliveries == 7  # 6 deliveries and the one notice
+    assert column(staff, notices_table.c.request_id) == request_ids(staff, kept)
 
 
 def test_forget_by_email(dbs):
