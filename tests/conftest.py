@@ -67,9 +67,16 @@ def make_tracker() -> TrackerFactory:
     return factory
 
 
-def render(domain: dict[str, Any], response: str, **values: Any) -> str:
-    """A domain response's text as the patient sees it, with the clinic's details filled in."""
-    text = domain["responses"][response][0]["text"]
+def render(domain: dict[str, Any], response: str, slots: dict[str, Any] | None = None,
+           **values: Any) -> str:
+    """A domain response's text as the patient sees it, with the clinic's details filled in.
+    Conditional variations are chosen as Rasa chooses them: the first whose conditions the
+    ``slots`` meet, else the first without conditions (request mode, English)."""
+    variations = domain["responses"][response]
+    matching = [v for v in variations if v.get("condition") and all(
+        (slots or {}).get(c["name"]) == c["value"] for c in v["condition"])]
+    plain = [v for v in variations if not v.get("condition")]
+    text = (matching or plain)[0]["text"]
     return text.format(**{**get_clinic().slot_values(), **values})
 
 

@@ -86,6 +86,7 @@ def calendar_servers(base: Path) -> Iterator[CalendarRig]:
             int(twilio["TWILIO_API_BASE_URL"].rsplit(":", 1)[1]),
             twilio["TWILIO_ACCOUNT_SID"], twilio["TWILIO_AUTH_TOKEN"]))
         database_url = f"sqlite:///{base / 'clinic.db'}"
+        web_port = free_port()
         env = {
             **twilio,
             "DATABASE_URL": database_url,
@@ -97,10 +98,13 @@ def calendar_servers(base: Path) -> Iterator[CalendarRig]:
             "CALENDAR_TIMEOUT_MS": "2000",
             "CALENDAR_CACHE_SECONDS": "0",
             "STAFF_SECRET_KEY": "calendar-test-secret-key-" + "x" * 32,  # nothing in var/
+            # the page as the browser test opens it (the web server's own default names the
+            # host it listens on, which the environment may set otherwise)
+            "WEB_ALLOWED_ORIGINS": f"http://127.0.0.1:{web_port},http://localhost:{web_port}",
         }
         # the web server starts beside Rasa (which takes longest) and adds no waiting
         assistant = Stack(StackConfig(rasa_port=free_port(), action_port=free_port(),
-                                      web_port=free_port(), log_dir=base / "logs", extra_env=env,
+                                      web_port=web_port, log_dir=base / "logs", extra_env=env,
                                       only=("action server", "rasa server", "web server")))
         cleanup.callback(assistant.stop)
         assistant.start()

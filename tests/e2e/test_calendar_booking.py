@@ -12,9 +12,12 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from actions.notify import patient_uid
 from actions.storage import get_engine
@@ -28,12 +31,19 @@ def rig(calendar_rig: CalendarRig) -> CalendarRig:
     return calendar_rig
 
 
+@lru_cache(maxsize=1)
+def domain_yml() -> dict[str, Any]:
+    return yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text())
+
+
 def to_the_offer(rig: CalendarRig, when: str, status: str = "I'm a new patient"
                  ) -> tuple[str, list[dict[str, Any]]]:
     """A new conversation through the form up to the offered slots; returns them."""
     sender = f"cal-{uuid.uuid4().hex[:10]}"
     rig.send(sender, "/session_start")
-    rig.send(sender, "I'd like to book an appointment")
+    # calendar mode says so from the start (booking_mode, set when the conversation starts)
+    assert rig.texts(sender, "I'd like to book an appointment")[0] == render(
+        domain_yml(), "utter_booking_start", slots={"booking_mode": "calendar"})
     rig.send(sender, "Maria Lopez")
     rig.send(sender, "212 555 0123")
     rig.send(sender, when)
