@@ -81,6 +81,19 @@ requests_table = Table(
 # Columns added after the first release: added to an existing table when missing (nullable).
 LATER_COLUMNS = {"requests": ("appointment_start", "appointment_end", "calendar_uid")}
 
+def outbox_columns() -> list[Column]:
+    """What every row the delivery worker sends carries: its state, attempts, next retry time
+    and the lease of the worker that claimed it."""
+    return [
+        Column("status", String(16), nullable=False, default="pending"),  # pending | delivered
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+        Column("claimed_until", DateTime(timezone=True)),
+        Column("last_error", String(500)),
+        Column("delivered_at", DateTime(timezone=True)),
+    ]
+
+
 deliveries_table = Table(
     "deliveries",
     metadata,
@@ -88,12 +101,7 @@ deliveries_table = Table(
     Column("request_id", Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False),
     # email | file | webhook (the front desk); patient_email | patient_file (the patient)
     Column("target", String(16), nullable=False),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("claimed_until", DateTime(timezone=True)),
-    Column("last_error", String(500)),
-    Column("delivered_at", DateTime(timezone=True)),
+    *outbox_columns(),
     UniqueConstraint("request_id", "target", name="uq_delivery_request_target"),
 )
 
@@ -110,12 +118,7 @@ notices_table = Table(
     Column("previous_start", DateTime(timezone=True)),
     Column("sequence", Integer, nullable=False, default=1),  # iCalendar SEQUENCE of the update
     Column("noticed_at", DateTime(timezone=True), nullable=False),
-    Column("status", String(16), nullable=False, default="pending"),  # pending | delivered
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
-    Column("claimed_until", DateTime(timezone=True)),
-    Column("last_error", String(500)),
-    Column("delivered_at", DateTime(timezone=True)),
+    *outbox_columns(),
 )
 OUTBOXES = {table.name: table for table in (deliveries_table, notices_table)}
 
