@@ -20,11 +20,11 @@ from functools import lru_cache
 from typing import Any
 
 from actions.calendar import CalendarClient, CalendarUnavailable
-from actions.clinic import Clinic, EventDetails
+from actions.clinic import Clinic, EventDetails, reply_language
 from actions.settings import get_settings
 from actions.slots import Slot, Wish, free_slots, offer
 from actions.storage import new_reference
-from actions.when import Preferred
+from actions.when import Preferred, fold, normalize_spanish, spanish_clock
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +93,32 @@ def sweep_expired_holds(now: datetime) -> None:
         logger.info("Removed %d expired hold(s) from the calendar", removed)
 
 
-def slot_title(slot: Slot, clinic: Clinic) -> str:
-    return slot.describe(clinic.tz)
+# Spanish ordinals as they are written (accents folded): "la segunda", "el 1º", "3ra".
+ORDINALS_ES = {
+    0: r"primer[oa]?|1\s*(?:o|a|º|ª|ro|ra|er|era)",
+    1: r"segund[oa]|2\s*(?:o|a|º|ª|do|da)",
+    2: r"tercer[oa]?|3\s*(?:o|a|º|ª|ro|ra|er|era)",
+    3: r"(?<!y )(?<!menos )cuart[oa]|4\s*(?:o|a|º|ª|to|ta)",
+    4: r"quint[oa]|5\s*(?:o|a|º|ª|to|ta)",
+}
+_LAST_ES_RE = re.compile(r"\b(?:ultim[oa]|la\s+de\s+mas\s+tarde)\b")
 
 
-def choice_from(text: str, offered: list[dict[str, str]], clinic: Clinic) -> Slot | None:
+def slot_title(slot: Slot, clinic: Clinic, *, language: str = "en") -> str:
+    """The slot's button title: 'Tuesday 8 December, 3:00 pm' / 'martes 8 de diciembre,
+    3:00 p. m.'."""
+    return slot.describe(clinic.tz, language=language)
+
+
+def choice_from(text: str, offered: list[dict[str, str]], clinic: Clinic, *,
+                language: str = "en") -> Slot | None:
     """The offered slot a reply means: its button title, its number ("2", "the second one")
-    or its time ("2pm", "the 2:30")."""
+    or its time ("2pm", "the 2:30"); in Spanish (``language="es"``) "2", "la segunda", "el
+    primero", "la primera opción", "la última", "a las 3", "las 2:30", "15:00" or the Spanish
+    button title (accents optional)."""
     slots = [Slot.from_dict(raw) for raw in offered]
+    if reply_language(language) == "es":
+        return _spanish_choice(text, slots, clinic)
     lowered = " ".join(text.lower().split()).strip(" .!")
     for slot in slots:
         if slot_title(slot, clinic).lower() == lowered:
@@ -118,6 +136,34 @@ def choice_from(text: str, offered: list[dict[str, str]], clinic: Clinic) -> Slo
         pattern = rf"\b{re.escape(clock)}\b" + (rf"|\b{short}\s*(?:am|pm)\b" if short else "")
         if re.search(pattern, lowered):
             return slot
+    return None
+
+
+def _spanish_choice(text: str, slots: list[Slot], clinic: Clinic) -> Slot | None:
+    said = fold(text).strip(" .!¡?¿")
+    for slot in slots:  # the English title too: the buttons may predate a language change
+        if said in (fold(slot_title(slot, clinic, language="es")),
+                    fold(slot_title(slot, clinic))):
+            return slot
+    normalized = normalize_spanish(text)
+    number = re.fullmatch(r"(?:(?:el|la)\s+)?(?:(?:numero|opcion|n|no|num)\s*)?(\d)",
+                          normalized)
+    if number and 1 <= int(number.group(1)) <= len(slots):
+        return slots[int(number.group(1)) - 1]
+    for index, pattern in ORDINALS_ES.items():
+        if re.search(rf"\b(?:{pattern})(?!\w)", normalized) and index < len(slots):
+            return slots[index]
+    if slots and _LAST_ES_RE.search(normalized):
+        return slots[-1]
+    spoken, _ = spanish_clock(normalized)
+    if spoken is None:
+        return None
+    candidates = spoken.candidates()
+    for candidate in candidates:  # the likelier reading first: "a las 3" is 3:00, else 15:00
+        for slot in slots:
+            local = slot.local(clinic.tz).time()
+            if (local.hour, local.minute) == (candidate.hour, candidate.minute):
+                return slot
     return None
 
 

@@ -32,6 +32,48 @@ WEEKDAYS: tuple[str, ...] = (
     "sunday",
 )
 
+# Spanish day and month names for the Spanish replies (a table, not the process locale:
+# setlocale is process-wide and not thread-safe). Lower case, as Spanish writes them.
+WEEKDAYS_ES: tuple[str, ...] = (
+    "lunes",
+    "martes",
+    "miércoles",
+    "jueves",
+    "viernes",
+    "sábado",
+    "domingo",
+)
+MONTHS_ES: tuple[str, ...] = (
+    "enero",
+    "febrero",
+    "marzo",
+    "abril",
+    "mayo",
+    "junio",
+    "julio",
+    "agosto",
+    "septiembre",
+    "octubre",
+    "noviembre",
+    "diciembre",
+)
+_WEEKDAY_ABBR_ES: tuple[str, ...] = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")
+
+
+def reply_language(language: str | None) -> str:
+    """The language texts are written in: "es" for any Spanish code ("es", "es-US", "es_MX"),
+    otherwise "en"."""
+    base = str(language or "").strip().lower().replace("_", "-").split("-")[0]
+    return "es" if base == "es" else "en"
+
+
+def clock_text(value: time, language: str = "en") -> str:
+    """'3:00 pm' in English; '3:00 p. m.' in Spanish (the 12-hour form of US Spanish)."""
+    if reply_language(language) == "en":
+        return _clock(value)
+    hour = value.hour % 12 or 12
+    return f"{hour}:{value.minute:02d} {'a. m.' if value.hour < 12 else 'p. m.'}"
+
 
 # The kinds of patient a visit length is set for (booking.visit_minutes).
 PATIENT_KINDS: tuple[str, ...] = ("new", "returning")
@@ -121,11 +163,14 @@ class Clinic:
         """Opening and closing time on a weekday (Monday = 0), or None when closed."""
         return self.opening_hours[weekday]
 
-    def hours_text(self) -> str:
+    def hours_text(self, language: str = "en") -> str:
         """Opening hours as one line a patient reads, grouping days with equal hours.
 
         >>> "Mon-Wed 9:00 am-5:00 pm"  # doctest: +SKIP
+        >>> "lun-mié de 9:00 a. m. a 5:00 p. m."  # doctest: +SKIP  (language="es")
         """
+        spanish = reply_language(language) == "es"
+        abbr = (lambda day: _WEEKDAY_ABBR_ES[day]) if spanish else _day_abbr
         groups: list[tuple[int, int, tuple[time, time] | None]] = []
         for day, hours in enumerate(self.opening_hours):
             if groups and groups[-1][2] == hours:
@@ -137,9 +182,16 @@ class Clinic:
         for start, end, hours in groups:
             if hours is None:
                 continue
-            days = _day_abbr(start) if start == end else f"{_day_abbr(start)}-{_day_abbr(end)}"
-            parts.append(f"{days} {_clock(hours[0])}-{_clock(hours[1])}")
-        return ", ".join(parts) if parts else "by appointment only"
+            days = abbr(start) if start == end else f"{abbr(start)}-{abbr(end)}"
+            if spanish:
+                parts.append(
+                    f"{days} de {clock_text(hours[0], 'es')} a {clock_text(hours[1], 'es')}"
+                )
+            else:
+                parts.append(f"{days} {_clock(hours[0])}-{_clock(hours[1])}")
+        if not parts:
+            return "solo con cita previa" if spanish else "by appointment only"
+        return ", ".join(parts)
 
     def slot_values(self) -> dict[str, str]:
         """Values for the ``clinic_*`` slots that responses interpolate."""

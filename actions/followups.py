@@ -33,7 +33,7 @@ from rasa_sdk.types import DomainDict
 from actions import appointments
 from actions.clinic import get_clinic
 from actions.contact import find_email, find_phone, format_phone
-from actions.forms import channel_phone, latest_text
+from actions.forms import channel_phone, latest_text, reply_language
 from actions.handoff import patient_fields, store_with_retry
 from actions.notify import PATIENT_SMS, notice_targets
 from actions.settings import get_settings
@@ -49,7 +49,8 @@ from actions.storage import (
 logger = logging.getLogger(__name__)
 
 MOVE_RE = re.compile(r"\b(move|moving|reschedul\w*|change|another (day|time)|different "
-                     r"(day|time)|postpone)\b", re.I)
+                     r"(day|time)|postpone|cambiar|cambio|mover|reprogramar|otro d[ií]a|"
+                     r"otra (hora|fecha)|posponer|aplazar|pasar la cita)\b", re.I)
 REFERENCE_RE = re.compile(r"\bPMR-[A-HJ-NP-TV-Z2-9]{6}\b", re.I)
 NOT_GIVEN = "(name not given)"
 MAX_QUOTED = 500
@@ -137,7 +138,7 @@ class ActionRecordAppointmentChange(Action):
                 return [SlotSet("pending_change_reference", reference),
                         SlotSet("pending_change_move", moving)]
             if moving:
-                return self._start_move(dispatcher, original)
+                return self._start_move(dispatcher, original, reply_language(tracker))
             if await self._cancel(dispatcher, tracker, engine, original):
                 return [SlotSet("pending_change_reference", None)]
         if original is not None:  # reach the patient the way the appointment was requested
@@ -160,12 +161,12 @@ class ActionRecordAppointmentChange(Action):
                     and original.get("status") != "closed")
 
     @staticmethod
-    def _start_move(dispatcher: CollectingDispatcher, original: dict[str, Any]
-                    ) -> list[EventType]:
+    def _start_move(dispatcher: CollectingDispatcher, original: dict[str, Any],
+                    language: str) -> list[EventType]:
         """The booking form again, with the appointment's details: only the new time to ask."""
         clinic = get_clinic()
         when = Slot(as_utc(original["appointment_start"]),
-                    as_utc(original["appointment_end"])).describe(clinic.tz)
+                    as_utc(original["appointment_end"])).describe(clinic.tz, language=language)
         phone, email = original.get("phone"), original.get("email")
         shown = ([format_phone(phone, clinic.country)] if phone else []) + \
             ([email] if email else [])
@@ -210,7 +211,8 @@ class ActionRecordAppointmentChange(Action):
         clinic = get_clinic()
         slot = Slot(as_utc(original["appointment_start"]), as_utc(original["appointment_end"]))
         dispatcher.utter_message(response="utter_appointment_cancelled",
-                                 reference=original["reference"], when=slot.describe(clinic.tz))
+                                 reference=original["reference"],
+                                 when=slot.describe(clinic.tz, language=reply_language(tracker)))
         logger.info("Appointment cancelled by the patient; calendar event removed")
         return True
 
@@ -258,15 +260,17 @@ async def _record_move(dispatcher: CollectingDispatcher, tracker: Tracker, engin
                        fields: dict[str, Any]) -> None:
     settings, clinic = get_settings(), get_clinic()
     reference = original["reference"]
-    when = slot.describe(clinic.tz)
+    when = slot.describe(clinic.tz, language=reply_language(tracker))
     # told here in the chat; the e-mail brings the updated invitation for their calendar
     targets = [t for t in notice_targets(original, settings) if t != PATIENT_SMS]
     status = None if clinic.booking.auto_confirm else "new"  # staff confirm the new time
     if not await asyncio.to_thread(store_move, engine, original, uid, slot.start, slot.end,
                                    targets, status):
         logger.error("Appointment moved in the calendar but its request changed meanwhile")
-    fields["message"] = (f"The patient moved appointment {reference} from {previous} to "
-                         f"{when}; the calendar is updated.")
+    before = Slot(as_utc(original["appointment_start"]),
+                  as_utc(original["appointment_end"])).describe(clinic.tz)
+    fields["message"] = (f"The patient moved appointment {reference} from {before} to "
+                         f"{slot.describe(clinic.tz)}; the calendar is updated.")
     await store_message(fields, message_key(tracker, "appointment-moved"))
     dispatcher.utter_message(
         response="utter_appointment_moved" if clinic.booking.auto_confirm

@@ -30,7 +30,14 @@ from actions.contact import (
     without_contact,
 )
 from actions.slots import Slot, wish_from_text
-from actions.when import Parsed, Preferred, Problem, next_open_days, parse_preferred
+from actions.when import (
+    Parsed,
+    Preferred,
+    Problem,
+    day_text,
+    next_open_days,
+    parse_preferred,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,22 +79,27 @@ INTERRUPTIONS = {"emergency", "cancel_form", "request_human", "request_forget_me
 NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
                "book_appointment", "ask_other_medical"}
 _QUESTION_RE = re.compile(
-    r"\?\s*$|^(what|how|why|when|where|who|which|is|are|do|does|can|could|will|would|should)\b",
+    r"\?\s*$|^(what|how|why|when|where|who|which|is|are|do|does|can|could|will|would|should)\b"
+    r"|^\s*¿|^(qué|cómo|cuándo|dónde|quién|cuál|cuánto|cuánta|por qué|puedo|puede|hay)\b",
     re.I,
 )
 _NAME_PREFIX_RE = re.compile(
-    r"^\s*(?:(?:hi|hello|hey|ok|okay|sure|yes|yeah)[,.!\s]+)?"
-    r"(?:(?:actually|sorry)[,\s]+)?"
-    r"(?:my (?:full )?name is|my name's|name is|name:|i am|i'm|im|it's|its|this is|call me)\s+",
+    r"^\s*(?:(?:hi|hello|hey|ok|okay|sure|yes|yeah|hola|buenas|s[ií]|claro|bueno)[,.!\s]+)?"
+    r"(?:(?:actually|sorry|perd[oó]n|disculpe)[,\s]+)?"
+    r"(?:my (?:full )?name is|my name's|name is|name:|i am|i'm|im|it's|its|this is|call me|"
+    r"me llamo|mi nombre (?:completo )?es|mi nombre:|nombre:|soy|le habla|habla)\s+",
     re.I,
 )
 _NAME_RE = re.compile(r"^[^\W\d_]+(?:[ '.-]+[^\W\d_]+)*\.?$")
-_NAME_CUE_RE = re.compile(r"\bname\b|\bi am\b|\bi'm\b|\bthis is\b", re.I)
+_NAME_CUE_RE = re.compile(r"\bname\b|\bi am\b|\bi'm\b|\bthis is\b|\bme llamo\b|"
+                          r"\bmi nombre\b|\bsoy\b", re.I)
 # A name stated anywhere in a message: "..., I'm Liam Connor", "sorry, my name is actually ...".
 _STATED_NAME_RE = re.compile(
     r"(?:\bmy (?:full )?name is|\bmy name's|\bname is|\bname:|\bi am|\bi'm|\bim|\bthis is|"
-    r"\bcall me)\s+(?:actually\s+)?(?P<name>[^\W\d_]+(?:[ '-][^\W\d_]+){0,5})", re.I)
-_EXPLICIT_NAME_RE = re.compile(r"\bname(?: is|'s|:)", re.I)
+    r"\bcall me|\bme llamo|\bmi nombre (?:completo )?es|\bsoy)\s+"
+    r"(?:actually\s+|en realidad\s+)?(?P<name>[^\W\d_]+(?:[ '-][^\W\d_]+){0,5})", re.I)
+_EXPLICIT_NAME_RE = re.compile(r"\bname(?: is|'s|:)|\bme llamo\b|\bmi nombre (?:completo )?es",
+                               re.I)
 # Words that end a stated name ("I'm Tom Becker and my number is ...", "I'm a new patient").
 _NOT_NAME_WORDS = frozenset("""
     a an the and or but with from at on in of for to my me your i so very just not no yes
@@ -96,17 +108,37 @@ _NOT_NAME_WORDS = frozenset("""
     need can could wondering hoping still also again really next this today tomorrow
     monday tuesday wednesday thursday friday saturday sunday morning afternoon evening
     january february march april may june july august september october november december
-    dr doctor pain ache headache headaches migraine back neck head""".split())
+    dr doctor pain ache headache headaches migraine back neck head
+    y o pero con para por que mi su un una el los las paciente nuevo nueva número numero
+    teléfono telefono celular correo cita quiero quisiera necesito gracias hoy mañana manana
+    lunes martes miércoles miercoles jueves viernes sábado sabado domingo tarde noche
+    doctor doctora dolor cabeza espalda cuello migraña migrana favor tengo estoy""".split())
 _NEW_RE = re.compile(
     r"\b(new|first[- ]time|first visit|never been|haven'?t been|have not been|not been|"
-    r"never visited)\b", re.I)
+    r"never visited|nuevo|nueva|primera vez|primera visita|nunca (?:he|hemos) (?:ido|venido|"
+    r"estado)|no (?:he|hemos) (?:ido|venido|estado)|nunca fui|nunca vine)\b", re.I)
 _STATUS_SAID_RE = re.compile(
     r"\b(?:(?P<new>new patient|first[- ]time patient|my first visit)|"
-    r"(?P<returning>returning patient|existing patient|i've been before|i have been before))\b",
+    r"(?P<returning>returning patient|existing patient|i've been before|i have been before)|"
+    r"(?P<nuevo>paciente nuev[oa]|mi primera (?:vez|visita))|"
+    r"(?P<regresa>ya soy paciente|ya (?:he|hemos) (?:ido|venido|estado) antes|"
+    r"paciente (?:regular|de la cl[ií]nica)))\b",
     re.I)
 _RETURNING_RE = re.compile(
     r"\b(returning|existing|been before|been there|been here|visited before|come before|"
-    r"came before|regular|seen (?:dr|him|the doctor))\b", re.I)
+    r"came before|regular|seen (?:dr|him|the doctor)|ya (?:he|hemos) (?:ido|venido|estado)|"
+    r"ya fui|ya vine|ya estuve|(?:he|hemos) (?:ido|venido|estado) antes|ya soy paciente|"
+    r"soy paciente|de regreso|me ha (?:visto|atendido))\b", re.I)
+
+
+# "new patient" / "returning patient" as the read-back shows it, per reply language
+STATUS_TEXT = {"en": ("returning patient", "new patient"),
+               "es": ("paciente que ya ha venido", "paciente nuevo")}
+
+
+def reply_language(tracker: Tracker) -> str:
+    """The language the patient is answered in (the ``language`` slot): en or es."""
+    return "es" if tracker.get_slot("language") == "es" else "en"
 
 
 def latest_intent(tracker: Tracker) -> str:
@@ -239,7 +271,8 @@ PHONE_CHANNELS = frozenset({"twilio"})
 _E164_RE = re.compile(r"^\+[1-9]\d{7,14}$")  # Twilio's From: the number as the network gave it
 _THIS_NUMBER_RE = re.compile(
     r"\b(this|that|same|my|the) (number|phone|cell|one)\b|\bthis one\b|\buse (it|this)\b|"
-    r"\btexting from\b", re.I)
+    r"\btexting from\b|\b(este|ese|el mismo|mismo|mi) (n[uú]mero|tel[eé]fono|celular)\b|"
+    r"\bel mismo\b|\bdesde (el que|este)\b|\b[uú]selo\b|\bese mismo\b", re.I)
 
 
 def channel_phone(tracker: Tracker) -> str | None:
@@ -447,17 +480,18 @@ class ValidateBookingForm(PatientDetailsValidation):
         clinic = get_clinic()
         offered = tracker.get_slot("appointment_offer") or []
         again = {"appointment_slot": None, "appointment_offer": None}
-        chosen = appointments.choice_from(text, offered, clinic)
+        language = reply_language(tracker)
+        chosen = appointments.choice_from(text, offered, clinic, language=language)
         if chosen is None:
             if appointments.wants_call(text):
                 return {"appointment_slot": appointments.REQUEST_MODE}
             if appointments.wants_more(text):
                 return {**again, "appointment_page": int(tracker.get_slot("appointment_page")
                                                          or 0) + 1}
-            parsed = self._parse(text)
+            parsed = self._parse(text, tracker)
             if parsed.value is not None:  # "what about Friday morning?"
                 return {**again, "appointment_page": 0,
-                        "preferred_time": parsed.value.describe(),
+                        "preferred_time": parsed.value.describe(language=language),
                         "preferred_time_data": parsed.value.as_dict()}
             return self._failed("appointment_slot", "utter_invalid_appointment_slot",
                                 dispatcher, tracker)
@@ -476,7 +510,7 @@ class ValidateBookingForm(PatientDetailsValidation):
         appointments.release(tracker.get_slot("appointment_uid"))  # a slot held before
         return {"appointment_slot": chosen.start.isoformat(), "appointment_uid": uid,
                 "appointment_reference": reference,
-                "preferred_time": chosen.describe(clinic.tz)}
+                "preferred_time": chosen.describe(clinic.tz, language=language)}
 
     async def extract_preferred_time(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -490,7 +524,7 @@ class ValidateBookingForm(PatientDetailsValidation):
             # Only a usable time is taken from a message that was about something else; its
             # phone number or e-mail is blanked out first ("212-555-0123, next Tuesday at 3").
             text = " ".join(without_contact(latest_text(tracker), get_clinic().country).split())
-            parsed = self._parse(text)
+            parsed = self._parse(text, tracker)
             if parsed.value is not None:
                 return {"preferred_time": text}
         return {}
@@ -512,7 +546,8 @@ class ValidateBookingForm(PatientDetailsValidation):
             # Said in passing ("Hi, I'm Samuel Ortiz, returning patient, ..."): only plain words.
             said = _STATUS_SAID_RE.search(latest_text(tracker))
             if said and not tracker.get_slot("patient_status"):
-                return {"patient_status": "new" if said.group("new") else "returning"}
+                new = said.group("new") or said.group("nuevo")
+                return {"patient_status": "new" if new else "returning"}
             return {}
         if not is_answer(tracker):
             return {}
@@ -531,31 +566,34 @@ class ValidateBookingForm(PatientDetailsValidation):
             return {"booking_confirmed": False}
         return {}
 
-    def _parse(self, text: str) -> Parsed:
-        return parse_preferred(text, get_clinic(), now_utc())
+    @staticmethod
+    def _parse(text: str, tracker: Tracker) -> Parsed:
+        return parse_preferred(text, get_clinic(), now_utc(), language=reply_language(tracker))
 
     def validate_preferred_time(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        parsed = self._parse(str(value or ""))
+        language = reply_language(tracker)
+        parsed = self._parse(str(value or ""), tracker)
         if parsed.value is not None:
-            return {"preferred_time": parsed.value.describe(),
+            return {"preferred_time": parsed.value.describe(language=language),
                     "preferred_time_data": parsed.value.as_dict()}
         clinic = get_clinic()
-        wish = wish_from_text(str(value or ""), clinic, now_utc()) \
+        wish = wish_from_text(str(value or ""), clinic, now_utc(), language=language) \
             if appointments.calendar_enabled() else None
         if wish is not None:  # "as soon as possible", "any morning this week"
-            return {"preferred_time": wish.describe(), "preferred_time_data":
+            return {"preferred_time": wish.describe(language=language), "preferred_time_data":
                     {"wish": wish.as_dict()}}
         values: dict[str, Any] = {}
         if parsed.problem in (Problem.CLOSED_DAY, Problem.OUTSIDE_HOURS) and parsed.day:
-            values["day"] = parsed.day.strftime("%A %d %B").replace(" 0", " ")
+            values["day"] = day_text(parsed.day, language)
             hours = clinic.hours_on(parsed.day.weekday())
             values["hours"] = (
-                Preferred(parsed.day, hours[0], hours[1], exact=False).describe().split(", ")[1]
-                if hours else ""
+                Preferred(parsed.day, hours[0], hours[1], exact=False)
+                .describe(language=language).split(", ")[1] if hours else ""
             )
-            values["alternatives"] = " or ".join(next_open_days(clinic, parsed.day))
+            values["alternatives"] = (" o " if language == "es" else " or ").join(
+                next_open_days(clinic, parsed.day, language=language))
         problem = parsed.problem or Problem.NO_DATE
         return self._failed("preferred_time", f"utter_invalid_preferred_time_{problem.value}",
                             dispatcher, tracker, **values)
@@ -650,7 +688,7 @@ class ActionAskBookingConfirmed(Action):
             contact=tracker.get_slot("patient_contact"),
             when=tracker.get_slot("preferred_time"),
             reason=tracker.get_slot("visit_reason"),
-            status="new patient" if status == "new" else "returning patient",
+            status=STATUS_TEXT[reply_language(tracker)][status == "new"],
         )
         return []
 
@@ -683,7 +721,8 @@ def carries_booking_details(tracker: Tracker) -> bool:
         return True
     if entity_texts(tracker, "DATE", "TIME"):
         cleaned = " ".join(without_contact(text, clinic.country).split())
-        return parse_preferred(cleaned, clinic, now_utc()).value is not None
+        return parse_preferred(cleaned, clinic, now_utc(),
+                               language=reply_language(tracker)).value is not None
     return False
 
 
@@ -710,6 +749,12 @@ class ActionBookingDetailsOutsideForm(Action):
         return [FollowupAction(FORM_NAME)]
 
 
+# The two choices under the offered times, per reply language (actions/appointments.py reads
+# the replies: MORE_RE, CALL_RE).
+OFFER_CHOICES = {"en": ("Other times", "Please call me instead"),
+                 "es": ("Otras horas", "Prefiero que me llamen")}
+
+
 class ActionAskAppointmentSlot(Action):
     """Offer the free slots ``validate_booking_form`` read from the calendar, as buttons
     (numbered replies on SMS), with "other times" and "please call me instead"."""
@@ -722,10 +767,11 @@ class ActionAskAppointmentSlot(Action):
     ) -> list[EventType]:
         clinic = get_clinic()
         offered = [Slot.from_dict(raw) for raw in tracker.get_slot("appointment_offer") or []]
-        buttons = [{"title": s.describe(clinic.tz), "payload": s.describe(clinic.tz)}
-                   for s in offered]
-        buttons += [{"title": "Other times", "payload": "other times"},
-                    {"title": "Please call me instead", "payload": "please call me instead"}]
+        language = reply_language(tracker)
+        titles = [appointments.slot_title(s, clinic, language=language) for s in offered]
+        buttons = [{"title": title, "payload": title} for title in titles]
+        buttons += [{"title": title, "payload": title.lower()}
+                    for title in OFFER_CHOICES.get(language, OFFER_CHOICES["en"])]
         matched = tracker.get_slot("appointment_matched") is not False
         dispatcher.utter_message(
             response="utter_offer_slots" if matched else "utter_offer_alternatives",

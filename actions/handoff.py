@@ -21,7 +21,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import appointments
 from actions.clinic import get_clinic
-from actions.forms import BOOKING_SLOTS, FORM_NAME, HANDOFF_SLOTS
+from actions.forms import BOOKING_SLOTS, FORM_NAME, HANDOFF_SLOTS, reply_language
 from actions.notify import delivery_targets, patient_targets
 from actions.settings import get_settings
 from actions.slots import Slot
@@ -64,6 +64,7 @@ def patient_fields(tracker: Tracker) -> dict[str, Any]:
         "email": tracker.get_slot("patient_email"),
         "channel": tracker.get_latest_input_channel() or "unknown",
         "sender_id": tracker.sender_id,
+        "language": tracker.get_slot("language") or "en",
     }
 
 
@@ -176,7 +177,8 @@ class ActionSubmitBooking(Action):
         response = "utter_appointment_booked" if clinic.booking.auto_confirm \
             else "utter_appointment_pending"
         dispatcher.utter_message(response=response, reference=stored.reference,
-                                 name=fields["name"], when=slot.describe(clinic.tz))
+                                 name=fields["name"],
+                                 when=slot.describe(clinic.tz, language=reply_language(tracker)))
         return stored.reference
 
 

@@ -50,6 +50,7 @@ PATIENT_FILE = "patient_file"
 PATIENT_SMS = "patient_sms"  # notices only: the phone channel's number, through Twilio
 SMS_CHANNEL = "twilio"  # the input channel name of SMS and WhatsApp conversations
 NOTICES = ("confirmed", "declined", "moved")
+LANGUAGE_NOTE = {"en": "English", "es": "Spanish (the patient wrote in Spanish: reply in Spanish)"}
 
 
 def _local(value: datetime, clinic: Clinic) -> str:
@@ -84,6 +85,7 @@ def request_lines(request: dict[str, Any], clinic: Clinic) -> list[tuple[str, st
         lines.append(("Message", request.get("message") or "-"))
     lines += [
         ("Channel", request["channel"]),
+        ("Language", LANGUAGE_NOTE.get(request.get("language") or "en", request.get("language"))),
         ("Received", _local(request["created_at"], clinic)),
     ]
     return lines

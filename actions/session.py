@@ -34,6 +34,21 @@ def notice_already_given(tracker: Tracker) -> bool:
     return False
 
 
+SPOKEN = ("en", "es")
+
+
+def conversation_language(tracker: Tracker) -> str:
+    """``language`` from the session's start metadata when it is one the assistant speaks,
+    else the conversation's current one, else English."""
+    metadata = tracker.get_slot("session_started_metadata") or {}
+    asked = str(metadata.get("language") or "").lower()[:2] if isinstance(metadata, dict) \
+        else ""
+    if asked in SPOKEN:
+        return asked
+    current = tracker.get_slot("language")
+    return current if current in SPOKEN else "en"
+
+
 class ActionSessionStart(Action):
     """Start a session: clinic facts into the ``clinic_*`` slots, privacy notice, disclaimer."""
 
@@ -55,10 +70,18 @@ class ActionSessionStart(Action):
         events.extend(SlotSet(name, value) for name, value in clinic_values.items())
         # which booking texts apply: free times from the calendar, or a request for a call-back
         events.append(SlotSet("booking_mode", "calendar" if calendar_enabled() else "request"))
+        # the replies' language: the page's (the widget sends {"language": "es"} with the start
+        # of the conversation), else the one this conversation already had, else English
+        language = conversation_language(tracker)
+        events.append(SlotSet("language", language))
         # Once per conversation, before the first answer: what is stored, and what this is not.
         # The values go along: these messages are rendered before the slots above are set.
         if not notice_already_given(tracker):
-            dispatcher.utter_message(response="utter_privacy_notice", **clinic_values)
-            dispatcher.utter_message(response="utter_disclaimer", **clinic_values)
+            # the language goes along too (components/rasa_changes.py: Rasa would choose these
+            # texts with the slot's value from before this action)
+            dispatcher.utter_message(response="utter_privacy_notice", **clinic_values,
+                                     language=language)
+            dispatcher.utter_message(response="utter_disclaimer", **clinic_values,
+                                     language=language)
         events.append(ActionExecuted("action_listen"))
         return events

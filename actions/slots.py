@@ -16,6 +16,9 @@ unfinished conversations, ``booking.hold_minutes``) and passes them in. Everythi
 from ``actions.when`` ("next Tuesday afternoon", "Thursday at 10am") or a looser ``Wish`` ("as
 soon as possible", "any morning this week") read by ``wish_from_text``. When none fit,
 ``nearest_alternatives`` gives the free slots closest to the request.
+
+Descriptions and wishes come in English (default) or Spanish (``language="es"``): "martes 8 de
+diciembre, 2:00 p. m.", "lo antes posible", "cualquier día por la mañana esta semana".
 """
 
 from __future__ import annotations
@@ -27,8 +30,17 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Literal, Protocol
 
-from actions.clinic import PATIENT_KINDS, WEEKDAYS, Clinic
-from actions.when import DAY_PARTS, Preferred, _clock
+from actions.clinic import PATIENT_KINDS, WEEKDAYS, Clinic, reply_language
+from actions.when import (
+    _ES_MONTHS,
+    _ES_WEEKDAY_RE,
+    DAY_PARTS,
+    Preferred,
+    _clock,
+    day_text,
+    normalize_spanish,
+    spanish_day_part,
+)
 
 UTC = timezone.utc
 PatientKind = Literal["new", "returning"]
@@ -67,9 +79,12 @@ class Slot:
         """The start in the clinic's time zone."""
         return self.start.astimezone(tz)
 
-    def describe(self, tz: tzinfo) -> str:
-        """'Tuesday 8 December, 2:00 pm' in the clinic's time zone."""
+    def describe(self, tz: tzinfo, *, language: str = "en") -> str:
+        """'Tuesday 8 December, 2:00 pm' in the clinic's time zone ('martes 8 de diciembre,
+        2:00 p. m.' in Spanish)."""
         start = self.local(tz)
+        if reply_language(language) == "es":
+            return f"{day_text(start.date(), 'es')}, {_clock(start.time(), 'es')}"
         return (
             f"{WEEKDAYS[start.weekday()].capitalize()} {start.day} {start.strftime('%B')}, "
             f"{_clock(start.time())}"
@@ -207,8 +222,12 @@ class Wish:
         start, end = self.window
         return start <= local.time() < end
 
-    def describe(self) -> str:
-        """'as soon as possible', 'any morning', 'any afternoon from Monday 30 November to ...'."""
+    def describe(self, *, language: str = "en") -> str:
+        """'as soon as possible', 'any morning', 'any afternoon from Monday 30 November to ...';
+        in Spanish 'lo antes posible', 'cualquier día por la mañana', 'cualquier día por la
+        tarde del lunes 30 de noviembre al domingo 6 de diciembre'."""
+        if reply_language(language) == "es":
+            return self._describe_spanish()
         what = f"any {self.part}" if self.part else "any day"
         if self.first_day is None and self.last_day is None:
             return what if self.part else "as soon as possible"
@@ -218,6 +237,16 @@ class Wish:
         if self.last_day is not None:
             words.append(f"{'to' if self.first_day else 'until'} {_day(self.last_day)}")
         return " ".join(words)
+
+    def _describe_spanish(self) -> str:
+        what = f"cualquier día {_PART_ES[self.part]}" if self.part else "cualquier día"
+        if self.first_day is None and self.last_day is None:
+            return what if self.part else "lo antes posible"
+        if self.first_day is not None and self.last_day is not None:
+            return f"{what} del {_day(self.first_day, 'es')} al {_day(self.last_day, 'es')}"
+        if self.first_day is not None:
+            return f"{what} a partir del {_day(self.first_day, 'es')}"
+        return f"{what} hasta el {_day(self.last_day, 'es')}"
 
     def as_dict(self) -> dict[str, str | None]:
         return {
@@ -237,9 +266,21 @@ class Wish:
 
 
 ASAP = Wish()
+_PART_ES: dict[str, str] = {
+    "morning": "por la mañana",
+    "lunchtime": "a mediodía",
+    "lunch": "a mediodía",
+    "midday": "a mediodía",
+    "noon": "a mediodía",
+    "afternoon": "por la tarde",
+    "evening": "por la noche",
+    "after work": "por la noche",
+}
 
 
-def _day(value: date) -> str:
+def _day(value: date, language: str = "en") -> str:
+    if reply_language(language) == "es":
+        return day_text(value, "es")
     return f"{WEEKDAYS[value.weekday()].capitalize()} {value.day} {value.strftime('%B')}"
 
 
@@ -269,7 +310,9 @@ _NEGATION_RE = re.compile(
 )
 
 
-def wish_from_text(text: str, clinic: Clinic, now: datetime) -> Wish | None:
+def wish_from_text(
+    text: str, clinic: Clinic, now: datetime, *, language: str = "en"
+) -> Wish | None:
     """A loose wish in a patient's message, or None when there is none (or a day is named).
 
     Reads "as soon as possible", "earliest", "first available", "whenever", "no preference",
@@ -277,7 +320,13 @@ def wish_from_text(text: str, clinic: Clinic, now: datetime) -> Wish | None:
     next week": the phrases ``actions.when.parse_preferred`` refuses as vague or dateless.
     "This week" is today to Sunday, "next week" the Monday to Sunday after it, in the clinic's
     time zone.
+
+    In Spanish (``language="es"``): "lo antes posible", "cuanto antes", "la primera cita
+    disponible", "cuando sea", "me da igual", "no tengo preferencia", "cualquier día por la
+    mañana", "por las tardes", "después del trabajo", "esta semana", "la semana que viene".
     """
+    if reply_language(language) == "es":
+        return _spanish_wish(text, clinic, now)
     lowered = " ".join(text.lower().replace("\u2019", "'").split())
     lowered = _INDIFFERENT_RE.sub("anytime", lowered)
     if not lowered or _SPECIFIC_RE.search(lowered) or _NEGATION_RE.search(lowered):
@@ -292,6 +341,57 @@ def wish_from_text(text: str, clinic: Clinic, now: datetime) -> Wish | None:
     today = _aware_utc(now, "now").astimezone(clinic.tz).date()
     sunday = today + timedelta(days=6 - today.weekday())
     if week.group(1) == "this":
+        return Wish(part=part, first_day=today, last_day=sunday)
+    monday = sunday + timedelta(days=1)
+    return Wish(part=part, first_day=monday, last_day=monday + timedelta(days=6))
+
+
+_ES_ASAP_RE = re.compile(
+    r"\b(?:lo\s+antes\s+posible|cuanto\s+antes|(?:lo\s+)?mas\s+(?:pronto|temprano)\s+posible"
+    r"|lo\s+mas\s+pronto|en\s+cuanto\s+(?:pueda|puedan|haya)"
+    r"|lo\s+primero\s+(?:que|disponible|libre)"
+    r"|(?:la\s+|el\s+)?primer[ao]?\s+(?:cita|hueco|turno|hora|fecha|espacio)"
+    r"|(?:cita|hueco|turno|hora|fecha)\s+(?:disponible|libre)"
+    r"|cuando\s+(?:(?:usted|ustedes|tu)\s+)?(?:sea|quiera|quieras|quieran|pueda|puedas|puedan"
+    r"|tenga|tengas|tengan|haya)"
+    r"|(?:a\s+)?cualquier\s+(?:dia|hora|momento|fecha|cosa)|lo\s+que\s+sea|cualquiera)\b"
+)
+# "Me da igual", "no tengo preferencia": any time (read before the negations below).
+_ES_INDIFFERENT_RE = re.compile(
+    r"\b(?:no\s+tengo\s+(?:ninguna\s+)?preferencias?|sin\s+preferencias?"
+    r"|(?:me\s+)?(?:da|es)\s+igual|no\s+me\s+importa|no\s+importa|soy\s+flexible"
+    r"|tengo\s+flexibilidad)\b"
+)
+_ES_WISH_WEEK_RE = re.compile(
+    r"\b(?:(?P<this>esta\s+semana)|(?:la\s+)?(?:semana\s+que\s+viene|proxima\s+semana"
+    r"|semana\s+proxima|siguiente\s+semana|semana\s+siguiente))\b"
+)
+_ES_WISH_SPECIFIC_RE = re.compile(
+    r"\d|\b(?:hoy|manana|ayer|anteayer|antier|pasado|finde|fin\s+de\s+semana|mes|meses|ano)\b|"
+    + _ES_WEEKDAY_RE.pattern
+    + rf"|\b(?:{_ES_MONTHS})\b"
+)
+_ES_NEGATION_RE = re.compile(
+    r"\b(?:no|nunca|jamas|excepto|salvo|menos|pero|ni|sin|tampoco|ocupad[oa]s?|fuera)\b"
+)
+
+
+def _spanish_wish(text: str, clinic: Clinic, now: datetime) -> Wish | None:
+    normalized = normalize_spanish(text)
+    normalized = _ES_INDIFFERENT_RE.sub("cuando sea", normalized)
+    part, rest = spanish_day_part(normalized)  # "mañana" left over is tomorrow: a named day
+    if not rest and part is None:
+        return None
+    if _ES_WISH_SPECIFIC_RE.search(rest) or _ES_NEGATION_RE.search(rest):
+        return None
+    week = _ES_WISH_WEEK_RE.search(rest)
+    if not (part or week or _ES_ASAP_RE.search(rest)):
+        return None
+    if week is None:
+        return Wish(part=part)
+    today = _aware_utc(now, "now").astimezone(clinic.tz).date()
+    sunday = today + timedelta(days=6 - today.weekday())
+    if week.group("this"):
         return Wish(part=part, first_day=today, last_day=sunday)
     monday = sunday + timedelta(days=1)
     return Wish(part=part, first_day=monday, last_day=monday + timedelta(days=6))

@@ -77,9 +77,11 @@ requests_table = Table(
     Column("appointment_start", DateTime(timezone=True)),
     Column("appointment_end", DateTime(timezone=True)),
     Column("calendar_uid", String(255)),
+    Column("language", String(8)),  # the language the patient was answered in: en | es
 )
 # Columns added after the first release: added to an existing table when missing (nullable).
-LATER_COLUMNS = {"requests": ("appointment_start", "appointment_end", "calendar_uid")}
+LATER_COLUMNS = {"requests": ("appointment_start", "appointment_end", "calendar_uid",
+                              "language")}
 
 def outbox_columns() -> list[Column]:
     """What every row the delivery worker sends carries: its state, attempts, next retry time

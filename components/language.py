@@ -1,5 +1,20 @@
-"""The language of each message, so that a patient who writes in a language the assistant does
-not speak gets an honest answer in that language instead of a guessed English FAQ answer.
+"""The language of each message: English and Spanish are answered in the patient's language, and
+a patient who writes in a language the assistant does not speak gets an honest answer in that
+language instead of a guessed English FAQ answer.
+
+The replies' language is the ``language`` slot (``en`` or ``es``, English at the start), taken
+from a ``reply_language`` entity this component adds when it is sure:
+
+* "en español", "in English please" and the like: intent ``switch_language`` and the asked-for
+  language;
+* a message clearly written in Spanish (the rule below), or a short Spanish greeting or thanks
+  ("hola", "gracias", "buenos días") or a message with ``ñ``, ``¿`` or ``¡``: ``es``; the
+  classifier's intent is kept (one model is trained on both languages);
+* a message of at least ``min_words`` words that is clearly English: ``en``.
+
+Anything else (names, numbers, "ok", "1", a one-word answer) sets nothing, so the conversation
+stays in the language it is in. Emergencies get the entity too: the advice comes in the
+patient's language.
 
 ``lingua-language-detector`` (a kept library, accurate on short text) scores the message over
 the languages US clinics' patients most often write in. A message counts as written in another
@@ -57,7 +72,31 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 OTHER_LANGUAGE_INTENT = "other_language"
-LANGUAGE_ENTITY = "language"
+SWITCH_LANGUAGE_INTENT = "switch_language"
+LANGUAGE_ENTITY = "language"  # a language the assistant does not speak (detected_language)
+REPLY_LANGUAGE_ENTITY = "reply_language"  # en | es: the language slot
+SPOKEN = ("en", "es")
+_SPANISH_MARKS_RE = re.compile(r"[ñ¿¡]", re.I)
+# Whole messages that say "Spanish" with too few words for lingua to decide.
+SHORT_SPANISH = frozenset({
+    "hola", "buenas", "buenos dias", "buenos días", "buenas tardes", "buenas noches", "gracias",
+    "muchas gracias", "adios", "adiós", "hasta luego", "por favor", "ayuda", "necesito ayuda",
+    "hola buenas", "hola buenos dias", "hola buenos días", "si gracias", "sí gracias",
+})
+# "en español", "hablo español", "in Spanish please", "english please", "en inglés"...
+_TO_SPANISH_RE = re.compile(
+    r"^\W*(?:(?:puede|podria|podría|quiero|prefiero|me puede|me podria|me podría)\s+)?"
+    r"(?:(?:hablar|hablarme|escribir|escribirme|contestar|contestarme|responder|responderme|"
+    r"seguir|continuar|atender|atenderme)\s+)?(?:en\s+)?(?:espa(?:ñ|n)ol|castellano)"
+    r"(?:\s+por\s+favor)?\W*$"
+    r"|^\W*(?:hablo|habla usted|hablan|speak|in|do you speak)\s+(?:espa(?:ñ|n)ol|spanish)"
+    r"(?:\s+please|\s+por\s+favor)?\W*\??$"
+    r"|^\W*spanish(?:\s+please)?\W*$", re.I)
+_TO_ENGLISH_RE = re.compile(
+    r"^\W*(?:(?:can|could) you\s+)?(?:(?:speak|write|answer|reply|continue|talk)\s+)?"
+    r"(?:in\s+)?english(?:\s+please)?\W*\??$"
+    r"|^\W*(?:do you speak|i speak|speak)\s+english\W*\??$"
+    r"|^\W*(?:en\s+)?ingl(?:é|e)s(?:\s+por\s+favor)?\W*$", re.I)
 NEVER_REPLACED = {"emergency"}
 # English and the languages most often written by patients of US clinics (Census language-use
 # tables); the fewer candidates, the fewer short-text mistakes and the less memory.
@@ -107,7 +146,7 @@ def detect(text: str, vocabulary: frozenset[str] = frozenset(), min_words: int =
            min_confidence: float = 0.6, max_english: float = 0.2,
            max_known_share: float = 0.5) -> str | None:
     """The ISO 639-1 code of the message's language when it is clearly not English, else
-    None."""
+    None. ``vocabulary``: the English training data's words."""
     from lingua import Language
 
     words = words_of(text)
@@ -129,15 +168,84 @@ def detect(text: str, vocabulary: frozenset[str] = frozenset(), min_words: int =
     return None
 
 
+def asked_for(text: str) -> str | None:
+    """The language a message asks the assistant to speak ("en español": es), or None."""
+    if _TO_SPANISH_RE.search(text):
+        return "es"
+    if _TO_ENGLISH_RE.search(text):
+        return "en"
+    return None
+
+
+def looks_spanish(text: str) -> bool:
+    """Spanish that is too short for lingua: a greeting or thanks, or Spanish-only marks."""
+    plain = " ".join(words_of(text))
+    return plain in SHORT_SPANISH or bool(_SPANISH_MARKS_RE.search(text))
+
+
+def reply_language(text: str, vocabulary: frozenset[str], min_words: int = 3,
+                   spanish: frozenset[str] = frozenset(),
+                   **thresholds: float) -> tuple[str | None, str | None]:
+    """(the language to answer in when the message says so clearly, a language the assistant
+    does not speak that the message is written in). Both None: leave the conversation's
+    language as it is. ``vocabulary``/``spanish``: the words of the English / Spanish training
+    examples; a word in both counts for neither."""
+    words = words_of(text)
+    if not words:
+        return None, None
+    english_only = sum(w in vocabulary and w not in spanish for w in words)
+    spanish_only = sum(w in spanish and w not in vocabulary for w in words)
+    if looks_spanish(text) or (len(words) >= 2 and spanish_only > english_only and
+                               spanish_only >= 0.6 * len(words)):
+        return "es", None  # plainly Spanish words: no need to ask lingua
+    if len(words) >= min_words and english_only > spanish_only and \
+            sum(w in vocabulary for w in words) >= 0.75 * len(words):
+        return "en", None  # plainly English words: a patient writing English (again)
+    foreign = detect(text, vocabulary | spanish, min_words=min_words, **thresholds)
+    if foreign in SPOKEN:
+        return foreign, None
+    if foreign is not None:
+        return None, foreign
+    if len(words) >= 2 and spanish_only > english_only and spanish_only >= len(words) / 3:
+        return "es", None
+    return None, None
+
+
+def example_language(example: Message) -> str:
+    """A training example's language: its intent's ``metadata: {language: es}`` (the files
+    of ``data/nlu/es/``), else English unless it plainly reads as Spanish."""
+    metadata = example.get("metadata") or {}
+    declared = (metadata.get("intent") or {}).get("language") if isinstance(metadata, dict) \
+        else None
+    if declared in SPOKEN:
+        return declared
+    return "es" if is_spanish_example(example.get(TEXT) or "") else "en"
+
+
+def is_spanish_example(text: str) -> bool:
+    """A training example without a declared language that reads as Spanish."""
+    if looks_spanish(text) or re.search(r"[áéíóú]", text, re.I):
+        return True
+    if len(words_of(text)) < 3:
+        return False
+    from lingua import Language
+
+    scores = detector().compute_language_confidence_values(text)
+    return bool(scores) and scores[0].language == Language.SPANISH and scores[0].value >= 0.5
+
+
 VOCABULARY_FILE = "vocabulary.json"
+SPANISH_VOCABULARY_FILE = "vocabulary-es.json"
 
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
 )
 class LanguageDetector(GraphComponent):
-    """Sets intent ``other_language`` and a ``language`` entity for messages clearly written
-    in a language other than English."""
+    """Adds a ``reply_language`` entity (en, es) when a message clearly says which of them to
+    answer in (intent ``switch_language`` when it asks for one), and sets intent
+    ``other_language`` with a ``language`` entity for a message clearly written in a language
+    the assistant does not speak."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -155,22 +263,27 @@ class LanguageDetector(GraphComponent):
         return cls(config, model_storage, resource)
 
     def __init__(self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
-                 vocabulary: frozenset[str] = frozenset()) -> None:
+                 vocabulary: frozenset[str] = frozenset(),
+                 spanish: frozenset[str] = frozenset()) -> None:
         self._config = {key: config[key] for key in self.get_default_config()}
         self._model_storage = model_storage
         self._resource = resource
         self.vocabulary = vocabulary
+        self.spanish = spanish
 
     def train(self, training_data: TrainingData) -> Resource:
-        """Learn the English vocabulary: every word of the training examples, except those of
-        the ``other_language`` intent."""
-        self.vocabulary = frozenset(
-            word for example in training_data.intent_examples
-            if example.get(INTENT) != OTHER_LANGUAGE_INTENT
-            for word in words_of(example.get(TEXT) or ""))
+        """Learn the English and the Spanish vocabularies: the words of the training examples
+        in each language (``other_language`` examples left out)."""
+        words: dict[str, set[str]] = {"en": set(), "es": set()}
+        for example in training_data.intent_examples:
+            if example.get(INTENT) != OTHER_LANGUAGE_INTENT:
+                words[example_language(example)].update(words_of(example.get(TEXT) or ""))
+        self.vocabulary, self.spanish = frozenset(words["en"]), frozenset(words["es"])
         with self._model_storage.write_to(self._resource) as directory:
             (directory / VOCABULARY_FILE).write_text(json.dumps(sorted(self.vocabulary)),
                                                      encoding="utf-8")
+            (directory / SPANISH_VOCABULARY_FILE).write_text(json.dumps(sorted(self.spanish)),
+                                                             encoding="utf-8")
         return self._resource
 
     @classmethod
@@ -179,34 +292,48 @@ class LanguageDetector(GraphComponent):
         try:
             with model_storage.read_from(resource) as directory:
                 words = json.loads((directory / VOCABULARY_FILE).read_text(encoding="utf-8"))
+                spanish_file = directory / SPANISH_VOCABULARY_FILE
+                spanish = json.loads(spanish_file.read_text(encoding="utf-8")) \
+                    if spanish_file.exists() else []
         except (ValueError, FileNotFoundError):
             logger.warning("%s: no vocabulary stored; every word counts as unknown",
                            cls.__name__)
-            words = []
+            words, spanish = [], []
         detector()  # load lingua's models now, not on the first patient's message
-        return cls(config, model_storage, resource, frozenset(words))
+        return cls(config, model_storage, resource, frozenset(words), frozenset(spanish))
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
+            text = message.get(TEXT) or ""
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            if intent in NEVER_REPLACED:
+            asked = asked_for(text) if intent not in NEVER_REPLACED else None
+            if asked is not None:
+                self._set_intent(message, SWITCH_LANGUAGE_INTENT)
+                self._add_entity(message, REPLY_LANGUAGE_ENTITY, asked)
                 continue
-            language = detect(without_names(message), self.vocabulary, **self._config)
-            if language is not None:
-                self._mark(message, language)
+            spoken, foreign = reply_language(without_names(message), self.vocabulary,
+                                             spanish=self.spanish, **self._config)
+            if spoken is not None:
+                self._add_entity(message, REPLY_LANGUAGE_ENTITY, spoken)
+            elif foreign is not None and intent not in NEVER_REPLACED:
+                logger.info("Message in another language (%s)", foreign)
+                self._set_intent(message, OTHER_LANGUAGE_INTENT)
+                self._add_entity(message, LANGUAGE_ENTITY, foreign)
         return messages
 
-    def _mark(self, message: Message, language: str) -> None:
-        logger.info("Message in another language (%s)", language)
-        top = {INTENT_NAME_KEY: OTHER_LANGUAGE_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+    @staticmethod
+    def _set_intent(message: Message, name: str) -> None:
+        top = {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: 1.0}
         ranking = [top, *(message.get(INTENT_RANKING_KEY) or [])]
         message.set(INTENT, top, add_to_output=True)
         message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+
+    def _add_entity(self, message: Message, entity: str, value: str) -> None:
         entities = list(message.get(ENTITIES) or [])
-        entities.append({ENTITY_ATTRIBUTE_TYPE: LANGUAGE_ENTITY, ENTITY_ATTRIBUTE_VALUE: language,
+        entities.append({ENTITY_ATTRIBUTE_TYPE: entity, ENTITY_ATTRIBUTE_VALUE: value,
                          ENTITY_ATTRIBUTE_START: 0,
                          ENTITY_ATTRIBUTE_END: len(message.get(TEXT) or ""),
                          EXTRACTOR: self.__class__.__name__})

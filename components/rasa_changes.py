@@ -46,6 +46,17 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   RulePolicy and its data), shares a single node with the NLU part, ``domain_provider``, which
   only hands out the loaded domain.
 
+**Server, behaviour** (also :func:`apply_server`):
+
+* a response's conditions see the slot values an action passes along with it. Rasa renders the
+  responses of a custom action *before* it applies the action's events, so a response sent by
+  the action that sets a slot is chosen with the slot's old value. ``action_session_start``
+  sets the ``language`` of a conversation that starts with ``{"language": "es"}`` (the widget
+  on a Spanish page) and sends the privacy notice in the same action: it passes
+  ``language="es"`` with the notice, and the Spanish variation is chosen. Only keyword
+  arguments named like one of the conversation's slots count; a response sent without them is
+  chosen exactly as Rasa chooses it.
+
 Both are idempotent.
 """
 
@@ -57,6 +68,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.core.processor import MessageProcessor
 from rasa.engine.graph import GraphSchema
 from rasa.nlu.extractors.spacy_entity_extractor import SpacyEntityExtractor
@@ -192,6 +204,19 @@ _TRAINING_SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
 )
 
 
+# ---- server: behaviour
+
+
+async def generate_with_passed_slots(self: TemplatedNaturalLanguageGenerator,
+                                     utter_action: str, tracker: DialogueStateTracker,
+                                     output_channel: str, **kwargs: Any) -> dict[str, Any] | None:
+    """Rasa's ``generate``, with the slot values passed along counting for the conditions."""
+    filled_slots = tracker.current_slot_values()
+    passed = {name: value for name, value in kwargs.items() if name in filled_slots}
+    return self.generate_from_slots(utter_action, {**filled_slots, **passed}, output_channel,
+                                    **kwargs)
+
+
 # ---- server
 
 # (class, attribute, replacement, is a static method)
@@ -201,6 +226,7 @@ _SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
     (SpacyEntityExtractor, "process", extract_entities, False),
     (Event, "resolve_by_type", event_class, True),
     (MessageProcessor, "parse_message", parse_off_loop, False),
+    (TemplatedNaturalLanguageGenerator, "generate", generate_with_passed_slots, False),
 )
 
 

@@ -226,8 +226,10 @@ def make_train(project: Path, env: dict[str, str], log: Path) -> dict[str, Any]:
 
 
 def edit_first_faq_answer(domain: str) -> str:
-    """domain.yml with a word added to the first ``utter_faq/...`` answer."""
-    found = re.search(r"^  utter_faq/\S+:\n    - text: >-\n(.+)$", domain, flags=re.M)
+    """domain.yml with a word added to the first ``utter_faq/...`` answer (its variation without
+    conditions, after any conditional ones such as the Spanish variation)."""
+    found = re.search(r"^  utter_faq/\S+:\n(?:    (?!- text: ).*\n)*?    - text: >-\n(.+)$",
+                      domain, flags=re.M)
     if found is None:
         raise BenchError("no utter_faq/... answer written as `text: >-` in domain.yml")
     return domain[:found.end(1)] + " (edited)" + domain[found.end(1):]

@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,14 @@ MODEL = ROOT / "models" / "clinic.tar.gz"
 HELD_OUT_SETS = {
     "held-out": ROOT / "tests" / "nlu_heldout.yml",
     "blind": ROOT / "tests" / "nlu_blind.yml",
+    # Spanish (tests/nlu_blind_es.yml written without seeing the training data): measured and
+    # printed with the same floors; not yet enforced (NOT_YET_ENFORCED), see README
+    "held-out (es)": ROOT / "tests" / "nlu_heldout_es.yml",
+    "blind (es)": ROOT / "tests" / "nlu_blind_es.yml",
 }
+# Sets whose floors are the goal of work in progress: a shortfall is printed as such, and does
+# not fail `make test` (issue 20: Spanish, still below the floors).
+NOT_YET_ENFORCED = frozenset({"held-out (es)", "blind (es)"})
 STORIES = ROOT / "tests" / "test_stories.yml"
 SUMMARY_KEYS = {"accuracy", "macro avg", "weighted avg", "micro avg"}
 
@@ -300,6 +307,10 @@ def print_set(result: SetResult) -> None:
 def check_floors(results: list[SetResult], floors: Floors) -> list[str]:
     failures = []
     for r in results:
+        if r.name in NOT_YET_ENFORCED:
+            for shortfall in check_floors([replace(r, name=f"{r.name} (goal)")], floors):
+                print(f"below the goal, not yet enforced: {shortfall}")
+            continue
         if r.intent_accuracy < floors.heldout_intent:
             failures.append(f"{r.name}: intent accuracy {pct(r.intent_accuracy)} < "
                             f"{pct(floors.heldout_intent)}")

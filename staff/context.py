@@ -20,7 +20,7 @@ from actions.contact import format_phone
 from actions.settings import get_settings
 from actions.slots import Slot
 from staff.auth import Auth
-from staff.conversations import FLAGS, ConversationStore, slot_text
+from staff.conversations import FLAGS, LANGUAGES, ConversationStore, slot_text
 from staff.db import KINDS, STATUSES, staff_engine, tracker_engine
 from staff.privacy import Privacy
 from staff.training import load_intents
@@ -101,7 +101,7 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
     env.filters.update(local=local, percent=percent, slot=slot_text, phone=phone,
                        appointment=appointment, appointment_input=appointment_input)
     env.globals.update(
-        FLAGS=FLAGS, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
+        FLAGS=FLAGS, LANGUAGES=LANGUAGES, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
         conversation_url=conversation_url, query=query,
     )
     return env

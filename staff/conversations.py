@@ -47,6 +47,7 @@ FLAGS: dict[str, str] = {
     "privacy": "Asked to delete their data",
 }
 MESSAGE_TYPES = ("user", "bot")
+LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}  # the ones the assistant speaks
 FALLBACK_ACTIONS = ("action_default_fallback", "utter_default")
 # Slots not worth showing in a transcript: clinic facts, form bookkeeping.
 HIDDEN_SLOTS = frozenset({"requested_slot", "preferred_time_data", "booking_failures",
@@ -60,6 +61,7 @@ MAX_QUERY_CHARS = 200
 class ConversationFilter:
     flag: str | None = None
     channel: str | None = None
+    language: str | None = None  # en | es: the language the conversation was answered in
     q: str | None = None
     since: date | None = None  # clinic time zone, inclusive
     until: date | None = None  # clinic time zone, inclusive
@@ -83,10 +85,15 @@ class ConversationFilter:
         except ValueError:
             raise ValueError("page must be a number") from None
         channel = (args.get("channel") or "").strip()[:64] or None
-        return cls(flag=flag, channel=channel, q=q, since=since, until=until, page=page)
+        language = (args.get("language") or "").strip() or None
+        if language is not None and language not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        return cls(flag=flag, channel=channel, language=language, q=q, since=since,
+                   until=until, page=page)
 
     def query_args(self, **override: Any) -> dict[str, str]:
-        values = {"flag": self.flag, "channel": self.channel, "q": self.q,
+        values = {"flag": self.flag, "channel": self.channel, "language": self.language,
+                  "q": self.q,
                   "since": self.since.isoformat() if self.since else None,
                   "until": self.until.isoformat() if self.until else None,
                   "page": str(self.page) if self.page > 1 else None}
@@ -95,7 +102,8 @@ class ConversationFilter:
 
     def for_audit(self) -> dict[str, Any]:
         """What to write to the audit log: never the search text itself."""
-        return {"flag": self.flag, "channel": self.channel, "searched": bool(self.q),
+        return {"flag": self.flag, "channel": self.channel, "language": self.language,
+                "searched": bool(self.q),
                 "since": self.since.isoformat() if self.since else None,
                 "until": self.until.isoformat() if self.until else None}
 
@@ -120,11 +128,13 @@ class ConversationSummary:
     user_turns: int
     flags: set[str] = field(default_factory=set)
     references: list[str] = field(default_factory=list)
+    language: str = "en"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.sender_id,
             "channel": self.channel,
+            "language": self.language,
             "started": iso(self.started),
             "last_message": iso(self.last_message),
             "user_turns": self.user_turns,
@@ -192,6 +202,8 @@ class FlagSql:
         self.privacy = slot_true("flag_privacy")
         self.appointment = and_(slot("booking_reference"), value.isnot(None), value != "")
         self.booking_form = and_(ev.type_name == "active_loop", ev.action_name == "booking_form")
+        # answered in Spanish at some point (the language slot follows the patient)
+        self.spanish = and_(slot("language"), value == "es")
 
 
 class ConversationStore:
@@ -232,6 +244,7 @@ class ConversationStore:
             any_of(flags.privacy).label("privacy"),
             any_of(flags.appointment).label("appointment"),
             any_of(flags.booking_form).label("booking_form"),
+            any_of(flags.spanish).label("spanish"),
         ).group_by(ev.c.sender_id)
         if search:
             found = events_table.alias("found")
@@ -274,6 +287,8 @@ class ConversationStore:
             query = query.where(conditions[filters.flag])
         if filters.channel:
             query = query.where(s.c.channel == filters.channel)
+        if filters.language:
+            query = query.where(s.c.spanish == (1 if filters.language == "es" else 0))
         if filters.since:
             query = query.where(s.c.last_event >= day_bounds(filters.since, tz)[0])
         if filters.until:
@@ -295,6 +310,7 @@ class ConversationStore:
         return ConversationSummary(
             sender_id=row["sender_id"],
             channel=row["channel"],
+            language="es" if row["spanish"] else "en",
             started=from_timestamp(row["started"]),
             last_message=from_timestamp(row["last_message"]),
             last_event=from_timestamp(row["last_event"]),

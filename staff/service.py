@@ -50,7 +50,7 @@ REQUESTS_PAGE = 50
 CSV_COLUMNS = (
     "reference", "kind", "status", "created", "name", "phone", "email", "preferred_day",
     "preferred_start", "preferred_end", "preferred_text", "reason", "patient_status", "message",
-    "channel", "conversation", "appointment_start", "appointment_end",
+    "channel", "conversation", "appointment_start", "appointment_end", "language",
 )
 
 
@@ -365,6 +365,7 @@ def request_json(row: dict[str, Any], tz: Any = None) -> dict[str, Any]:
         "patient_status": row["patient_status"],
         "message": row["message"],
         "channel": row["channel"],
+        "language": row.get("language") or "en",
         "conversation": row["sender_id"],
         "appointment": appointment,
     }

@@ -67,16 +67,42 @@ def make_tracker() -> TrackerFactory:
     return factory
 
 
+def initial_slot_values(domain: dict[str, Any]) -> dict[str, Any]:
+    """The slots a new conversation starts with (``initial_value`` in the domain)."""
+    return {name: slot["initial_value"] for name, slot in (domain.get("slots") or {}).items()
+            if slot.get("initial_value") is not None}
+
+
+def condition_met(condition: dict[str, Any], slots: dict[str, Any]) -> bool:
+    """Rasa's test for one condition of a response variation: the slot equals the value
+    (strings compared case-insensitively)."""
+    filled, wanted = slots.get(condition["name"]), condition["value"]
+    if isinstance(filled, str) and isinstance(wanted, str):
+        return filled.casefold() == wanted.casefold()
+    return filled == wanted
+
+
+def variation(domain: dict[str, Any], response: str,
+              slots: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The variation of a domain response that Rasa sends: the first conditional one whose
+    conditions the ``slots`` meet, else the first without conditions (request mode, English).
+    Given ``slots`` count on top of the domain's initial slot values (``language: en``), as in
+    a conversation; without ``slots`` no condition is met."""
+    variations = domain["responses"][response]
+    filled = {} if slots is None else {**initial_slot_values(domain), **slots}
+    matching = [v for v in variations if v.get("condition") and all(
+        condition_met(c, filled) for c in v["condition"])]
+    plain = [v for v in variations if not v.get("condition")]
+    return (matching or plain)[0]
+
+
 def render(domain: dict[str, Any], response: str, slots: dict[str, Any] | None = None,
            **values: Any) -> str:
     """A domain response's text as the patient sees it, with the clinic's details filled in.
     Conditional variations are chosen as Rasa chooses them: the first whose conditions the
-    ``slots`` meet, else the first without conditions (request mode, English)."""
-    variations = domain["responses"][response]
-    matching = [v for v in variations if v.get("condition") and all(
-        (slots or {}).get(c["name"]) == c["value"] for c in v["condition"])]
-    plain = [v for v in variations if not v.get("condition")]
-    text = (matching or plain)[0]["text"]
+    ``slots`` (over the domain's initial slot values) meet, else the first without conditions
+    (request mode, English)."""
+    text = variation(domain, response, slots)["text"]
     return text.format(**{**get_clinic().slot_values(), **values})
 
 

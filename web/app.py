@@ -74,17 +74,40 @@ def content_security_policy(chat_url: str) -> str:
     ])
 
 
-def widget_config(clinic: Clinic, chat_url: str) -> dict[str, object]:
-    """What the page's script passes to ``WebChat.default``."""
+# The widget's own words in each language the assistant speaks.
+WIDGET_TEXTS = {
+    "en": {"subtitle": "Headaches, acupuncture, appointments",
+           "inputTextFieldHint": "Type your question"},
+    "es": {"subtitle": "Dolores de cabeza, acupuntura, citas",
+           "inputTextFieldHint": "Escriba su pregunta"},
+}
+
+
+def page_language(request: Request) -> str:
+    """The page's language: ``?lang=es`` (the page's language links), else the browser's
+    first choice among the languages the assistant speaks (Accept-Language), else English."""
+    asked = (request.args.get("lang") or "").strip().lower()[:2]
+    if asked in WIDGET_TEXTS:
+        return asked
+    for part in request.headers.get("accept-language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in WIDGET_TEXTS:
+            return code
+    return "en"
+
+
+def widget_config(clinic: Clinic, chat_url: str, language: str = "en") -> dict[str, object]:
+    """What the page's script passes to ``WebChat.default``. ``language`` goes to the assistant
+    with the start of the conversation (``customData``): its first replies are in it."""
     primary = clinic.colors.get("primary", "#1d5c7a")
+    texts = WIDGET_TEXTS.get(language, WIDGET_TEXTS["en"])
     return {
         "socketUrl": chat_url,
         "socketPath": "/socket.io/",
         "initPayload": "/session_start",  # never null: a null payload crashes Rasa 3.6
-        "customData": {"language": "en"},
+        "customData": {"language": language if language in WIDGET_TEXTS else "en"},
         "title": clinic.name,
-        "subtitle": "Headaches, acupuncture, appointments",
-        "inputTextFieldHint": "Type your question",
+        **texts,
         "params": {"storage": "local"},
         "showFullScreenButton": True,
         "hideWhenNotConnected": False,
@@ -111,23 +134,27 @@ def create_app(settings: WebSettings | None = None, name: str = "clinic_web") ->
     async def index(request: Request) -> HTTPResponse:
         clinic = get_clinic(get_settings().clinic_config)
         chat_url = socket_url(settings, request)
+        language = page_language(request)
         html = templates.get_template("index.html").render(
-            clinic=clinic,
-            config_json=json.dumps(widget_config(clinic, chat_url)).replace("<", "\\u003c"),
+            clinic=clinic, lang=language,
+            config_json=json.dumps(widget_config(clinic, chat_url, language)).replace(
+                "<", "\\u003c"),
         )
         reply = response.html(html)
         reply.headers["Content-Security-Policy"] = content_security_policy(chat_url)
+        reply.headers["Vary"] = "Accept-Language"
         return reply
 
     @app.get("/widget-config.json")
     async def widget_settings(request: Request) -> HTTPResponse:
         """The widget's settings for a clinic's own site (README snippet); CORS for its origins."""
         clinic = get_clinic(get_settings().clinic_config)
-        reply = response.json(widget_config(clinic, socket_url(settings, request)))
+        reply = response.json(widget_config(clinic, socket_url(settings, request),
+                                            page_language(request)))
         origin = request.headers.get("origin", "").rstrip("/")
+        reply.headers["Vary"] = "Origin, Accept-Language"
         if origin in settings.allowed_origins:
             reply.headers["Access-Control-Allow-Origin"] = origin
-            reply.headers["Vary"] = "Origin"
         return reply
 
     @app.get("/webchat.js")

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from actions.contact import format_phone
 from actions.storage import get_engine, list_requests
 from channels.twilio import sms_text
-from tests.conftest import render
+from tests.conftest import render, variation
 from tests.fake_twilio import FakeTwilio
 
 WEBHOOK = "/webhooks/twilio/webhook"
@@ -46,7 +46,7 @@ def twilio_api(assistant) -> Iterator[FakeTwilio]:
 
 def as_sms(domain: dict[str, Any], response: str, first_number: int = 1, **values: Any) -> str:
     """A domain response as the patient's phone shows it."""
-    buttons = domain["responses"][response][0].get("buttons")
+    buttons = variation(domain, response).get("buttons")
     return sms_text(render(domain, response, **values), buttons, first_number)
 
 

@@ -65,3 +65,62 @@ def test_the_component_marks_the_intent_and_keeps_emergencies(trained):
     assert foreign.get("intent")["name"] == "other_language"
     assert [(e["entity"], e["value"]) for e in foreign.get("entities")] == [("language", "it")]
     assert emergency.get("intent")["name"] == "emergency"
+
+
+def entities_of(message: Message) -> list[tuple[str, str]]:
+    return [(e["entity"], e["value"]) for e in message.get("entities") or []]
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("Hola, quisiera hacer una cita para el martes que viene por la tarde", "book_appointment"),
+    ("¿cuánto cuesta?", "faq"),
+    ("gracias", "thank"),
+    ("me duele mucho la espalda desde hace semanas", "inform"),
+])
+def test_spanish_keeps_the_classifiers_intent_and_sets_the_reply_language(trained, text, intent):
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.8}})
+    trained.process([message])
+    assert message.get("intent")["name"] == intent
+    assert entities_of(message) == [("reply_language", "es")]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("can acupuncture help with my migraines?", [("reply_language", "en")]),
+    ("ok", []), ("1", []), ("212 555 0123", []), ("sí", []), ("no", []),
+])
+def test_english_sets_english_and_short_answers_leave_the_language_alone(trained, text,
+                                                                         expected):
+    message = Message(data={"text": text, "intent": {"name": "faq", "confidence": 0.8}})
+    trained.process([message])
+    assert entities_of(message) == expected
+
+
+def test_a_name_alone_leaves_the_language_alone(trained):
+    message = Message(data={"text": "María José Pérez", "intent": {"name": "inform"},
+                            "entities": [{"entity": "PERSON", "value": "María José Pérez",
+                                          "start": 0, "end": 16}]})
+    trained.process([message])
+    assert [e for e in entities_of(message) if e[0] == "reply_language"] == []
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("en español", "es"), ("¿Habla usted español?", "es"), ("Spanish please", "es"),
+    ("in English please", "en"), ("en inglés por favor", "en"), ("English", "en"),
+])
+def test_asking_for_a_language_switches_to_it(trained, text, language):
+    message = Message(data={"text": text, "intent": {"name": "out_of_scope"}})
+    trained.process([message])
+    assert message.get("intent")["name"] == "switch_language"
+    assert entities_of(message) == [("reply_language", language)]
+
+
+def test_a_spanish_emergency_stays_an_emergency_and_is_answered_in_spanish(trained):
+    message = Message(data={"text": "tengo el peor dolor de cabeza de mi vida, empezó de golpe",
+                            "intent": {"name": "emergency", "confidence": 0.9}})
+    trained.process([message])
+    assert message.get("intent")["name"] == "emergency"
+    assert entities_of(message) == [("reply_language", "es")]
+
+
+def test_spanish_training_examples_stay_out_of_the_english_vocabulary(trained):
+    assert "quisiera" not in trained.vocabulary and "migraine" in trained.vocabulary

@@ -185,3 +185,11 @@ async def test_a_request_without_a_calendar_booking_gets_no_patient_email(
     await ActionSubmitBooking().run(dispatcher, tracker, domain)
     [row] = list_requests(get_engine(get_settings().database_url))
     assert [d["target"] for d in row["deliveries"]] == ["file"]
+
+
+def test_the_front_desk_email_notes_the_patients_language(settings_env):
+    clinic = get_clinic()
+    spanish = build_email(request_row(language="es"), clinic, get_settings()).get_content()
+    english = build_email(request_row(), clinic, get_settings()).get_content()
+    assert "Language:" in spanish and "the patient wrote in Spanish: reply in Spanish" in spanish
+    assert "Language:         English" in english

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import yaml
 from rasa.core.channels.channel import UserMessage
+from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.core.processor import MessageProcessor
 from rasa.engine.graph import GraphSchema, SchemaNode
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -23,6 +24,7 @@ from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import ResponsesSyncImporter, TrainingDataImporter
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
@@ -173,6 +175,7 @@ def test_apply_installs_each_swap_once(monkeypatch):
     assert SpacyNLP._doc_for_text is doc_without_entities
     assert SpacyEntityExtractor.process is extract_entities
     assert MessageProcessor.parse_message is rasa_changes.parse_off_loop
+    assert TemplatedNaturalLanguageGenerator.generate is rasa_changes.generate_with_passed_slots
     assert rasa_changes.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
 
 
@@ -302,3 +305,29 @@ def test_with_a_response_selector_the_answers_stay_training_data(tmp_path, monke
     assert "utter_faq/location" in data.responses
     assert rasa_changes.uses_response_texts({"pipeline": [{"name": "ResponseSelector"}]})
     assert not rasa_changes.uses_response_texts({"pipeline": [{"name": "DIETClassifier"}]})
+
+
+def test_a_response_is_chosen_with_the_slots_passed_along_and_otherwise_as_rasa_chooses():
+    """Rasa's generate ignores a slot value passed with the response (the action that sets
+    the slot has not had its events applied yet); the project's takes it for the conditions.
+    Without one, both choose the same variation."""
+    responses = {"utter_hello": [
+        {"condition": [{"type": "slot", "name": "language", "value": "es"}], "text": "Hola"},
+        {"text": "Hello"}]}
+    domain = Domain.from_dict({"slots": {"language": {
+        "type": "categorical", "values": ["en", "es"], "initial_value": "en",
+        "mappings": [{"type": "custom"}]}}, "responses": responses})
+    tracker = DialogueStateTracker.from_events("s", [], slots=domain.slots)
+    nlg = TemplatedNaturalLanguageGenerator(responses)
+    original = rasa_changes.rasa_original(TemplatedNaturalLanguageGenerator, "generate")
+
+    def run(generate, **kwargs):
+        return asyncio.run(generate(nlg, "utter_hello", tracker, "rest", **kwargs))["text"]
+
+    assert run(original) == run(rasa_changes.generate_with_passed_slots) == "Hello"
+    assert run(original, language="es") == "Hello"  # Rasa: the slot's current value only
+    assert run(rasa_changes.generate_with_passed_slots, language="es") == "Hola"
+    tracker.update(SlotSet("language", "es"))
+    assert run(original) == run(rasa_changes.generate_with_passed_slots) == "Hola"
+    # a keyword argument that is not a slot changes nothing
+    assert run(rasa_changes.generate_with_passed_slots, name="es") == "Hola"

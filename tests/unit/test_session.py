@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from actions.clinic import get_clinic
 from actions.session import ActionSessionStart
+from tests.conftest import variation
 
 
 async def test_session_start_fills_clinic_slots_and_listens(dispatcher, make_tracker, domain):
@@ -36,9 +37,11 @@ async def test_in_calendar_mode_the_booking_texts_speak_of_free_times(
         get_settings.cache_clear()
     assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}[
         "booking_mode"] == "calendar"
-    calendar, default = domain["responses"]["utter_booking_start"]
-    assert calendar["condition"] == [{"type": "slot", "name": "booking_mode", "value": "calendar"}]
+    calendar = variation(domain, "utter_booking_start", {"booking_mode": "calendar"})
+    assert calendar["condition"] == [{"type": "slot", "name": "language", "value": "en"},
+                                     {"type": "slot", "name": "booking_mode", "value": "calendar"}]
     assert "free times in the clinic's calendar" in calendar["text"]
+    default = variation(domain, "utter_booking_start", {"booking_mode": "request"})
     assert "call you back" in default["text"] and "condition" not in default
 
 

@@ -206,6 +206,23 @@ def test_request_row_from_the_other_database_flags_the_conversation(tracker):
     assert {r.sender_id for r in rows} == {"declined"}
 
 
+def test_filter_by_language_and_show_it(tracker):
+    spanish = (Conversation("spanish", T0 + 9_000).slot("language", "en")
+               .user("hola, ¿cuánto cuesta?", "faq", retrieval="faq/cost")
+               .slot("language", "es").action("utter_faq").bot("La primera consulta...")
+               .action("action_listen"))
+    store(tracker, *examples(), spanish)
+    conversations = ConversationStore(tracker)
+    rows, _ = conversations.list(ConversationFilter(language="es"), TZ)
+    assert [(r.sender_id, r.language) for r in rows] == [("spanish", "es")]
+    assert rows[0].as_json()["language"] == "es"
+    rows, _ = conversations.list(ConversationFilter(language="en"), TZ)
+    assert "spanish" not in {r.sender_id for r in rows} and len(rows) == len(examples())
+    assert ConversationFilter.parse({"language": "es"}).query_args() == {"language": "es"}
+    with pytest.raises(ValueError, match="language must be one of en, es"):
+        ConversationFilter.parse({"language": "fr"})
+
+
 def test_filter_by_channel_and_dates(tracker):
     store(tracker, *examples())
     conversations = ConversationStore(tracker)

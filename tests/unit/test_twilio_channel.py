@@ -38,7 +38,7 @@ from channels.twilio import (
     split_sms,
     strip_markdown,
 )
-from tests.conftest import render
+from tests.conftest import render, variation
 from tests.fake_twilio import error_resource, message_resource
 from tests.loop_ticks import LoopTicks
 
@@ -58,7 +58,7 @@ STATUS = [{"title": "I'm a new patient", "payload": "I'm a new patient"},
 
 
 def test_buttons_become_numbered_lines_in_the_same_message(domain):
-    response = domain["responses"]["utter_booking_summary"][0]
+    response = variation(domain, "utter_booking_summary")
     text = render(domain, "utter_booking_summary", name="Maria Lopez", contact="(212) 555-0123",
                   when="Tuesday", reason="migraines", status="new patient")
     sms = sms_text(text, response["buttons"])

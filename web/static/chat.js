@@ -7,14 +7,26 @@
   var script = document.currentScript;
   var config;
 
+  // The controls' names in the page's language (<html lang>; English otherwise).
+  var WORDS = {
+    en: { close: "Close the chat", open: "Open the chat with the clinic's assistant",
+          message: "Your message", send: "Send", fullscreen: "Full screen",
+          conversation: "Conversation" },
+    es: { close: "Cerrar el chat", open: "Abrir el chat con el asistente de la clínica",
+          message: "Su mensaje", send: "Enviar", fullscreen: "Pantalla completa",
+          conversation: "Conversación" }
+  };
+  var pageLanguage = (document.documentElement.lang || "en").slice(0, 2).toLowerCase();
+  var words = WORDS[pageLanguage] || WORDS.en;
+
   var LABELS = [
     [".rw-launcher", function (el) {
-      return el.querySelector(".rw-close-launcher") ? "Close the chat" : "Open the chat with the clinic's assistant";
+      return el.querySelector(".rw-close-launcher") ? words.close : words.open;
     }],
-    ["textarea.rw-new-message", function () { return "Your message"; }],
-    ["button.rw-send", function () { return "Send"; }],
-    ["button.rw-close-button", function () { return "Close the chat"; }],
-    ["button.rw-toggle-fullscreen-button", function () { return "Full screen"; }]
+    ["textarea.rw-new-message", function () { return words.message; }],
+    ["button.rw-send", function () { return words.send; }],
+    ["button.rw-close-button", function () { return words.close; }],
+    ["button.rw-toggle-fullscreen-button", function () { return words.fullscreen; }]
   ];
 
   function activate(event) {
@@ -39,7 +51,7 @@
     if (log && !log.getAttribute("role")) {
       log.setAttribute("role", "log");
       log.setAttribute("aria-live", "polite");
-      log.setAttribute("aria-label", "Conversation");
+      log.setAttribute("aria-label", words.conversation);
     }
     root.querySelectorAll(".rw-conversation-container:not([role])").forEach(function (el) {
       el.setAttribute("role", "dialog");
@@ -68,7 +80,12 @@
   if (inline) {
     start(JSON.parse(inline.textContent));
   } else if (script && script.dataset.configUrl) {
-    fetch(script.dataset.configUrl, { credentials: "omit" })
+    // the settings in the page's language (the assistant's first replies too)
+    var url = new URL(script.dataset.configUrl, document.baseURI);
+    if (WORDS[pageLanguage] && !url.searchParams.has("lang")) {
+      url.searchParams.set("lang", pageLanguage);
+    }
+    fetch(url.toString(), { credentials: "omit" })
       .then(function (reply) { return reply.json(); })
       .then(start);
   }
