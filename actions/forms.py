@@ -109,7 +109,7 @@ _NOT_NAME_WORDS = frozenset("""
     monday tuesday wednesday thursday friday saturday sunday morning afternoon evening
     january february march april may june july august september october november december
     dr doctor pain ache headache headaches migraine back neck head
-    y o pero con para por que mi su un una el los las paciente nuevo nueva número numero
+    y o pero con para por que mi su un una paciente nuevo nueva número numero
     teléfono telefono celular correo cita quiero quisiera necesito gracias hoy mañana manana
     lunes martes miércoles miercoles jueves viernes sábado sabado domingo tarde noche
     doctor doctora dolor cabeza espalda cuello migraña migrana favor tengo estoy""".split())
@@ -250,6 +250,8 @@ def valid_name(name: str, clinic: Clinic) -> bool:
         and len(name) <= 100
         and bool(_NAME_RE.match(name))
         and clinic.practitioner.lower().replace("dr. ", "") not in name.lower()
+        # "soy paciente nuevo", "I'm new patient": words that are never a whole name
+        and not all(word.lower() in _NOT_NAME_WORDS for word in words)
     )
 
 

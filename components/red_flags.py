@@ -28,6 +28,13 @@ migraine"): its next guess answers instead.
 
 Self-harm is never discounted: a false alarm there costs a kind message with the crisis line.
 When in doubt, the message alarms.
+
+**Spanish.** Each category's ``es:`` patterns are checked on every message too, whatever its
+language, and the two layers' red flags are merged: an English red flag in a Spanish message
+alarms, and so does a Spanish one in an English message. The Spanish layer reads negation and
+the past clause by clause on spaCy's rule-based Spanish tokenizer, with accent- and
+spelling-insensitive matching (``components/red_flags_es.py`` says how and why: no Spanish
+spaCy model fits this spaCy).
 """
 
 from __future__ import annotations
@@ -63,6 +70,9 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span, Token
+
+from components.language import REPLY_LANGUAGE_ENTITY
+from components.red_flags_es import SpanishRedFlags
 
 logger = logging.getLogger(__name__)
 
@@ -192,9 +202,12 @@ class Context:
         return False
 
     @staticmethod
-    def message_long_past(doc: Doc) -> bool:
-        """The whole message dated long ago, with nothing in it saying now."""
-        return bool(LONG_AGO.search(doc.text)) and not NOW.search(doc.text)
+    def message_long_past(doc: Doc, spanish_long_ago: bool = False,
+                          spanish_now: bool = False) -> bool:
+        """The whole message dated long ago, with nothing in it saying now (in English or,
+        as the Spanish layer reads it, in Spanish)."""
+        return (bool(LONG_AGO.search(doc.text)) or spanish_long_ago) \
+            and not (NOW.search(doc.text) or spanish_now)
 
     @classmethod
     def discounted(cls, span: Span) -> bool:
@@ -209,6 +222,7 @@ class RedFlag:
     start: int
     end: int
     text: str
+    language: str = "en"  # the patterns' language that found it
 
 
 @dataclass(frozen=True)
@@ -267,6 +281,7 @@ class RedFlagMatcher:
         # (category, [one matcher per word group]) for every combination
         self._combinations: list[tuple[str, list[_Group]]] = []
         for category, spec in config.items():
+            # the "es" part of a category is the Spanish layer's (below)
             phrases = spec.get("phrases") or []
             if phrases:
                 self._phrases.add(category, list(blank.tokenizer.pipe(phrases)))
@@ -274,6 +289,7 @@ class RedFlagMatcher:
                 groups = [_Group(blank, group) for group in combination]
                 self._combinations.append((category, groups))
         self.categories = tuple(config)
+        self.spanish = SpanishRedFlags(config, ALWAYS)
 
     def parse(self, text: str) -> Doc:
         """The message parsed (tokens, dependencies, sentences). The patterns were tokenized by
@@ -311,11 +327,18 @@ class RedFlagMatcher:
                 flag = RedFlag(category, first.start_char, first.end_char, first.text)
                 if category not in found or flag.start < found[category].start:
                     found[category] = flag
+        spanish = self.spanish.assess(text)
+        discounted = discounted or spanish.discounted
+        for category, es in spanish.flags.items():
+            flag = RedFlag(category, es.start, es.end, es.text, "es")
+            if category not in found or flag.start < found[category].start:
+                found[category] = flag
         flags = sorted(found.values(),
                        key=lambda flag: (flag.category not in PRIORITY,
                                          PRIORITY.index(flag.category)
                                          if flag.category in PRIORITY else 0, flag.start))
-        return Assessment(flags, discounted and not flags, Context.message_long_past(doc))
+        return Assessment(flags, discounted and not flags,
+                          Context.message_long_past(doc, spanish.long_ago, spanish.now))
 
     def find_all(self, text: str) -> list[RedFlag]:
         """Every category of red flag in ``text`` that is happening now, most urgent first."""
@@ -382,6 +405,14 @@ class RedFlagDetector(GraphComponent):
             ENTITY_ATTRIBUTE_END: flag.end,
             EXTRACTOR: self.__class__.__name__,
         } for flag in flags]
+        if all(flag.language == "es" for flag in flags) and not any(
+                e.get(ENTITY_ATTRIBUTE_TYPE) == REPLY_LANGUAGE_ENTITY for e in entities):
+            # found in Spanish words ("ya no quiero vivir"), too short for the language layer
+            # to be sure: the advice comes in Spanish
+            entities.append({ENTITY_ATTRIBUTE_TYPE: REPLY_LANGUAGE_ENTITY,
+                             ENTITY_ATTRIBUTE_VALUE: "es", ENTITY_ATTRIBUTE_START: 0,
+                             ENTITY_ATTRIBUTE_END: len(message.get(TEXT) or ""),
+                             EXTRACTOR: self.__class__.__name__})
         message.set(ENTITIES, entities, add_to_output=True)
 
     @staticmethod

@@ -28,6 +28,15 @@ def test_a_name_said_in_spanish_is_read(text, name):
     assert valid_name(name, get_clinic())
 
 
+@pytest.mark.parametrize("text", ["Paciente Nuevo", "Soy Paciente", "Nueva Paciente"])
+def test_words_about_the_patient_are_not_a_name(text):
+    assert not valid_name(clean_name(text), get_clinic())
+
+
+def test_a_spanish_name_with_articles_is_kept_whole():
+    assert stated_name("me llamo María de los Ángeles Ruiz") == "María de los Ángeles Ruiz"
+
+
 def test_a_spanish_prefix_is_removed_from_a_bare_name():
     assert clean_name("Me llamo Lucía Fernández") == "Lucía Fernández"
     assert clean_name("sí, soy Diego Torres") == "Diego Torres"
