@@ -29,8 +29,11 @@ from actions.when import Preferred, fold, normalize_spanish, spanish_clock
 logger = logging.getLogger(__name__)
 
 REQUEST_MODE = "request"  # appointment_slot value: no calendar slot, the front desk calls back
-MORE_RE = re.compile(r"\b(other|more|different|later|another|else|next ones?)\b", re.I)
-CALL_RE = re.compile(r"\b(call me|ring me|call back|phone me|none of (these|them|those))\b", re.I)
+MORE_RE = re.compile(r"\b(other|more|different|later|another|else|next ones?|otras?|otros?|"
+                     r"m[aá]s tarde|diferentes?|siguientes|despu[eé]s)\b", re.I)
+CALL_RE = re.compile(r"\b(call me|ring me|call back|phone me|none of (these|them|those)|"
+                     r"ll[aá]me(n)?me|que me llamen|me pueden llamar|"
+                     r"ninguna de (estas|esas)|ninguno de (estos|esos))\b", re.I)
 ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3,
             "4th": 3, "fifth": 4, "5th": 4}
 

@@ -233,3 +233,17 @@ def test_english_replies_are_read_as_before(clinic):
     assert appointments.choice_from("the second one", OFFERED, clinic) == Slot.from_dict(
         OFFERED[1])
     assert appointments.choice_from("la segunda", OFFERED, clinic) is None
+
+
+def test_the_two_choices_under_the_offered_times_are_understood_in_both_languages():
+    """The buttons' payloads (action_ask_appointment_slot) and what patients type instead."""
+    from actions.appointments import wants_call, wants_more
+    from actions.forms import OFFER_CHOICES
+
+    for language, (more, call) in OFFER_CHOICES.items():
+        assert wants_more(more.lower()) and not wants_call(more.lower()), language
+        assert wants_call(call.lower()) and not wants_more(call.lower()), language
+    for text in ("¿tiene otras horas?", "otro día", "más tarde", "las siguientes"):
+        assert wants_more(text), text
+    for text in ("llámenme", "mejor llámeme", "ninguna de esas, que me llamen"):
+        assert wants_call(text), text
