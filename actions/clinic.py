@@ -60,6 +60,9 @@ MONTHS_ES: tuple[str, ...] = (
 _WEEKDAY_ABBR_ES: tuple[str, ...] = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")
 
 
+SPOKEN = ("en", "es")  # the languages the assistant answers in (the ``language`` slot)
+
+
 def reply_language(language: str | None) -> str:
     """The language texts are written in: "es" for any Spanish code ("es", "es-US", "es_MX"),
     otherwise "en"."""

@@ -22,6 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import appointments
 from actions.clinic import Clinic, get_clinic
+from actions.clinic import reply_language as language_of
 from actions.contact import (
     find_email,
     find_phone,
@@ -138,7 +139,7 @@ STATUS_TEXT = {"en": ("returning patient", "new patient"),
 
 def reply_language(tracker: Tracker) -> str:
     """The language the patient is answered in (the ``language`` slot): en or es."""
-    return "es" if tracker.get_slot("language") == "es" else "en"
+    return language_of(tracker.get_slot("language"))
 
 
 def latest_intent(tracker: Tracker) -> str:

@@ -10,7 +10,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.appointments import calendar_enabled
-from actions.clinic import get_clinic
+from actions.clinic import SPOKEN, get_clinic
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +32,6 @@ def notice_already_given(tracker: Tracker) -> bool:
         ):
             return True
     return False
-
-
-SPOKEN = ("en", "es")
 
 
 def conversation_language(tracker: Tracker) -> str:

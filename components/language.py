@@ -184,12 +184,13 @@ def looks_spanish(text: str) -> bool:
 
 
 def reply_language(text: str, vocabulary: frozenset[str], min_words: int = 3,
-                   spanish: frozenset[str] = frozenset(),
+                   spanish: frozenset[str] = frozenset(), known: frozenset[str] | None = None,
                    **thresholds: float) -> tuple[str | None, str | None]:
     """(the language to answer in when the message says so clearly, a language the assistant
     does not speak that the message is written in). Both None: leave the conversation's
     language as it is. ``vocabulary``/``spanish``: the words of the English / Spanish training
-    examples; a word in both counts for neither."""
+    examples; a word in both counts for neither. ``known``: both together (the component keeps
+    it, so that it is not rebuilt for every message)."""
     words = words_of(text)
     if not words:
         return None, None
@@ -201,7 +202,8 @@ def reply_language(text: str, vocabulary: frozenset[str], min_words: int = 3,
     if len(words) >= min_words and english_only > spanish_only and \
             sum(w in vocabulary for w in words) >= 0.75 * len(words):
         return "en", None  # plainly English words: a patient writing English (again)
-    foreign = detect(text, vocabulary | spanish, min_words=min_words, **thresholds)
+    known = known if known is not None else vocabulary | spanish
+    foreign = detect(text, known, min_words=min_words, **thresholds)
     if foreign in SPOKEN:
         return foreign, None
     if foreign is not None:
@@ -270,6 +272,7 @@ class LanguageDetector(GraphComponent):
         self._resource = resource
         self.vocabulary = vocabulary
         self.spanish = spanish
+        self.known = vocabulary | spanish
 
     def train(self, training_data: TrainingData) -> Resource:
         """Learn the English and the Spanish vocabularies: the words of the training examples
@@ -279,6 +282,7 @@ class LanguageDetector(GraphComponent):
             if example.get(INTENT) != OTHER_LANGUAGE_INTENT:
                 words[example_language(example)].update(words_of(example.get(TEXT) or ""))
         self.vocabulary, self.spanish = frozenset(words["en"]), frozenset(words["es"])
+        self.known = self.vocabulary | self.spanish
         with self._model_storage.write_to(self._resource) as directory:
             (directory / VOCABULARY_FILE).write_text(json.dumps(sorted(self.vocabulary)),
                                                      encoding="utf-8")
@@ -315,7 +319,8 @@ class LanguageDetector(GraphComponent):
                 self._add_entity(message, REPLY_LANGUAGE_ENTITY, asked)
                 continue
             spoken, foreign = reply_language(without_names(message), self.vocabulary,
-                                             spanish=self.spanish, **self._config)
+                                             spanish=self.spanish, known=self.known,
+                                             **self._config)
             if spoken is not None:
                 self._add_entity(message, REPLY_LANGUAGE_ENTITY, spoken)
             elif foreign is not None and intent not in NEVER_REPLACED:
