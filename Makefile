@@ -33,7 +33,7 @@ export TWILIO_NUMBER ?=
 export TWILIO_WEBHOOK_URL ?=
 
 .PHONY: help install web-install browser run train test lint unit validate test-model \
-        test-stories e2e e2e-packages evaluate lock clean services
+        test-stories e2e e2e-packages evaluate language-design lock clean services
 
 help: ## List the targets
 	@grep -E '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -110,6 +110,10 @@ test-model: train ## Held-out sets and test stories (one model load); fails belo
 
 evaluate: train ## Full model evaluation (CV vs Rasa's default pipeline) -> docs/evaluation.md
 	$(PY) -m scripts.evaluate $(EVALUATE_ARGS)
+
+# English and Spanish: one model for both vs a router in front of two (docs/language-design.md).
+language-design: install ## One model vs a language router, measured -> docs/language-design.md (~5 min)
+	$(PY) -m scripts.language_design --write-docs
 
 test-stories: train ## Only the test stories, with Rasa's own command
 	@rm -rf results/stories

@@ -206,6 +206,8 @@ class Clinic:
             "clinic_address": self.address,
             "clinic_website": self.website,
             "clinic_hours": self.hours_text(),
+            # the Spanish responses' {clinic_hours_es}: "lun-vie de 9:00 a. m. a 6:00 p. m."
+            "clinic_hours_es": self.hours_text("es"),
             "clinic_timezone": self.timezone,
             "clinic_emergency_number": self.emergency_number,
             "clinic_crisis_line": self.crisis_line,

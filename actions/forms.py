@@ -72,9 +72,9 @@ BOOKING_SLOTS = (
 HANDOFF_SLOTS = ("handoff_message",)
 
 # Messages with these intents never fill a slot: the form steps aside and a rule answers them
-# (emergency advice first, cancelling, the hand-off to a person).
+# (emergency advice first, cancelling, the hand-off to a person, "in English please").
 INTERRUPTIONS = {"emergency", "cancel_form", "request_human", "request_forget_me",
-                 "cancel_appointment", "other_language"}
+                 "cancel_appointment", "other_language", "switch_language"}
 
 # Intents that are something other than an answer to the form's question when phrased as one.
 NOT_ANSWERS = {"faq", "out_of_scope", "bot_challenge", "help", "greet", "goodbye", "thank",
@@ -176,6 +176,12 @@ def is_bare_contact(tracker: Tracker) -> bool:
         return False
     rest = re.sub(re.escape(email), " ", text, flags=re.I) if email else text
     return len(re.findall(r"[^\W\d_]+", rest)) <= 2  # words; a phone number's digits are none
+
+
+def without_final_period(text: Any) -> str:
+    """A time for the middle of a sentence that ends after it: "... a 12:00 p. m." without its
+    abbreviation's period, so that "{wish}." does not end in "p. m.." (Spanish writes one)."""
+    return str(text or "").rstrip().removesuffix(".")
 
 
 def free_text(value: Any) -> str | None:
@@ -336,7 +342,10 @@ class PatientDetailsValidation(FormValidationAction):
         if tracker.get_slot("patient_name") and not _NAME_CUE_RE.search(text):
             return {}
         for person in entity_texts(tracker, "PERSON"):
-            if valid_name(clean_name(person), clinic):
+            # spaCy's English model calls Spanish words a PERSON ("Hola, quiero pedir una
+            # cita": "pedir una cita"): a word that is never part of a name rules it out
+            if valid_name(clean_name(person), clinic) and \
+                    not any(word.lower() in _NOT_NAME_WORDS for word in person.split()):
                 return {"patient_name": clean_name(person)}
         return {}
 
@@ -347,7 +356,8 @@ class PatientDetailsValidation(FormValidationAction):
         text = latest_text(tracker)
         if find_phone(text, get_clinic().country) or find_email(text):
             return {"patient_contact": text}
-        if tracker.get_slot("requested_slot") == "patient_contact" and is_answer(tracker):
+        if tracker.get_slot("requested_slot") == "patient_contact" and is_answer(tracker) and \
+                not corrects_name(text):  # "me llamo Carmen Díaz": the name, not a contact
             # Offered the number they text from (action_ask_patient_contact): yes takes it.
             own = channel_phone(tracker)
             if own and not tracker.get_slot("channel_phone_declined") and \
@@ -591,7 +601,7 @@ class ValidateBookingForm(PatientDetailsValidation):
         if parsed.problem in (Problem.CLOSED_DAY, Problem.OUTSIDE_HOURS) and parsed.day:
             values["day"] = day_text(parsed.day, language)
             hours = clinic.hours_on(parsed.day.weekday())
-            values["hours"] = (
+            values["hours"] = without_final_period(
                 Preferred(parsed.day, hours[0], hours[1], exact=False)
                 .describe(language=language).split(", ")[1] if hours else ""
             )
@@ -639,9 +649,10 @@ class ValidateHandoffForm(PatientDetailsValidation):
         if latest_intent(tracker) == "request_human":
             return False
         # Whatever the patient writes for the staff is the message, unless it is an
-        # emergency or "stop" ("I need to move my appointment, please e-mail me").
+        # emergency, "stop" or "in English please" ("I need to move my appointment, please
+        # e-mail me" is a message).
         if tracker.get_slot("requested_slot") == "handoff_message" and \
-                latest_intent(tracker) not in {"emergency", "cancel_form"}:
+                latest_intent(tracker) not in {"emergency", "cancel_form", "switch_language"}:
             return False
         return super().interrupts(tracker)
 
@@ -778,5 +789,5 @@ class ActionAskAppointmentSlot(Action):
         matched = tracker.get_slot("appointment_matched") is not False
         dispatcher.utter_message(
             response="utter_offer_slots" if matched else "utter_offer_alternatives",
-            buttons=buttons, wish=tracker.get_slot("preferred_time"))
+            buttons=buttons, wish=without_final_period(tracker.get_slot("preferred_time")))
         return []

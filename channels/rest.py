@@ -8,9 +8,12 @@ model. This subclass answers:
   ``sender`` (or one over 128 characters or with control characters), or a ``message`` that is
   not a string;
 * 200 with a polite bot message, without running the model, for an empty message or one over
-  ``max_message_chars``;
-* otherwise exactly what Rasa's REST channel answers (a JSON list of bot messages), with
-  control characters removed from the text. Streaming (``?stream=true``) is not offered.
+  ``max_message_chars``, in the patient's language (``channels/limits.py``: the message's own
+  when it is plainly Spanish, else the stored conversation's);
+* otherwise what Rasa's REST channel answers (a JSON list of bot messages), with control
+  characters removed from the text, the emergency advice first (``channels/urgent.py``), and
+  a message plainly in Spanish marked ``{"language": "es"}`` for a session it starts.
+  Streaming (``?stream=true``) is not offered.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -28,14 +31,17 @@ from sanic.response import HTTPResponse
 
 from channels.limits import (
     DEFAULT_MAX_MESSAGE_CHARS,
-    EMPTY_REPLY,
     MAX_SENDER_CHARS,
-    TOO_LONG_REPLY,
     clean_text,
+    conversation_language,
     max_chars,
     no_reply_text,
+    patient_language,
+    reply,
+    text_language,
     valid_sender,
 )
+from channels.urgent import UrgentFirstCollector
 
 logger = logging.getLogger(__name__)
 
@@ -87,18 +93,27 @@ class ClinicRestInput(RestInput):
             raw = data.get("message")
             if not isinstance(raw, str):
                 return bad_request("'message' must be a string")
+            agent = getattr(request.app.ctx, "agent", None)
             if len(raw) > self.max_message_chars:
                 logger.info("REST: refused a message over %d characters", self.max_message_chars)
-                return response.json([{"recipient_id": sender, "text": TOO_LONG_REPLY}])
+                language = await patient_language(agent, sender, raw)
+                return response.json([{"recipient_id": sender,
+                                       "text": reply("too_long", language)}])
             text = clean_text(raw)
             if not text:
-                return response.json([{"recipient_id": sender, "text": EMPTY_REPLY}])
+                language = await patient_language(agent, sender)
+                return response.json([{"recipient_id": sender, "text": reply("empty", language)}])
             metadata = data.get("metadata")
-            collector = CollectingOutputChannel()
+            metadata = dict(metadata) if isinstance(metadata, dict) else {}
+            # a message plainly in Spanish starts a new conversation in Spanish (the session
+            # start reads this, as it reads the widget's page language)
+            if "language" not in metadata and text_language(text) == "es":
+                metadata["language"] = "es"
+            collector = UrgentFirstCollector()
             try:
                 await on_new_message(UserMessage(
                     text, collector, sender, input_channel=self.name(),
-                    metadata=metadata if isinstance(metadata, dict) else None,
+                    metadata=metadata or None,
                 ))
             except Exception:  # the patient gets an answer, the log gets the trace
                 logger.exception("REST: processing a message failed")
@@ -106,7 +121,9 @@ class ClinicRestInput(RestInput):
                                      status=503)
             if not collector.messages:  # a part failed, e.g. the action server is down
                 logger.warning("REST: the turn produced no reply; answering with an apology")
-                collector.messages.append({"recipient_id": sender, "text": no_reply_text()})
-            return response.json(collector.messages)
+                language = await conversation_language(agent, sender)
+                collector.messages.append({"recipient_id": sender,
+                                           "text": no_reply_text(language)})
+            return response.json(collector.ordered())
 
         return webhook

@@ -7,7 +7,7 @@ Rasa's ``SocketIOInput`` accepts connections from any origin and crashes on malf
   takes them from ``WEB_ALLOWED_ORIGINS``, comma-separated), so another site cannot talk to the
   assistant in its visitors' names;
 * ignores events that are not objects and answers an over-long message politely instead of
-  passing it to the model;
+  passing it to the model, in the patient's language (``channels/limits.py``);
 * keeps Rasa's behaviour otherwise (``session_persistence``: a conversation survives a page
   reload because the widget sends back its session id).
 """
@@ -29,11 +29,12 @@ from socketio import AsyncServer
 
 from channels.limits import (
     DEFAULT_MAX_MESSAGE_CHARS,
-    EMPTY_REPLY,
-    TOO_LONG_REPLY,
     clean_text,
+    conversation_language,
     max_chars,
     no_reply_text,
+    patient_language,
+    reply,
     valid_sender,
 )
 
@@ -97,6 +98,13 @@ class ClinicSocketIOInput(SocketIOInput):
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 
+        def agent() -> Any:
+            """Rasa's agent (its tracker store tells a conversation's language)."""
+            try:
+                return next(iter(socketio_webhook.apps)).ctx.agent
+            except Exception:  # not registered with an app, or no agent loaded
+                return None
+
         @socketio_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
@@ -139,11 +147,13 @@ class ClinicSocketIOInput(SocketIOInput):
                 logger.info("socket.io: ignored a message that is not text")
                 return
             if len(raw) > self.max_message_chars:
-                await output_channel.send_text_message(sender_id, TOO_LONG_REPLY)
+                language = await patient_language(agent(), sender_id, raw)
+                await output_channel.send_text_message(sender_id, reply("too_long", language))
                 return
             text = clean_text(raw)
             if not text:
-                await output_channel.send_text_message(sender_id, EMPTY_REPLY)
+                language = await patient_language(agent(), sender_id)
+                await output_channel.send_text_message(sender_id, reply("empty", language))
                 return
             metadata = data.get(self.metadata_key) or {}
             if isinstance(metadata, str):
@@ -158,6 +168,7 @@ class ClinicSocketIOInput(SocketIOInput):
             ))
             if output_channel.sent == 0:
                 logger.warning("socket.io: a turn produced no reply; sent the apology")
-                await output_channel.send_text_message(sender_id, no_reply_text())
+                language = await conversation_language(agent(), sender_id)
+                await output_channel.send_text_message(sender_id, no_reply_text(language))
 
         return socketio_webhook

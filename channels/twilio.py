@@ -10,11 +10,17 @@ Rasa's ``TwilioInput``/``TwilioOutput`` with what a clinic needs on top; the web
   reverse proxy; otherwise the request's own URL) and its form fields; anything else gets 403.
   A body that is not a form, or lacks ``From``/``Body``, gets a 4xx, never a 500.
 * **Buttons as numbers**: a response with buttons becomes one text ending in "Reply 1 for ...",
-  "Reply 2 for ...". A reply of "1", "1." or " 2 " is turned back into that button's payload by
-  reading the conversation's last bot turn from Rasa's tracker store, so nothing is kept in
-  this process: it works after a restart and with several Rasa servers sharing one store.
-  Button numbers run on across the messages of one turn, so two button lists in one turn never
-  both offer "1".
+  "Reply 2 for ..." ("Responda 1 para ..." under a Spanish response). A reply of "1", "1." or
+  " 2 " is turned back into that button's payload (its title when the payload is other words
+  than the title: the words the patient chose) by reading the conversation's last bot turn from
+  Rasa's tracker store, so nothing is kept in this process: it works after a restart and with
+  several Rasa servers sharing one store. Button numbers run on across the messages of one
+  turn, so two button lists in one turn never both offer "1".
+* **The patient's language**: a text plainly in Spanish carries ``{"language": "es"}`` as its
+  metadata, so a conversation it starts starts in Spanish (privacy notice and disclaimer
+  included, as the widget's page language does). A text over ``max_message_chars``, one
+  without text, and a turn that produced no reply (a part of the assistant failed) get the
+  polite replies of ``channels/limits.py`` in the patient's language.
 * **SMS-sized plain text**: markdown is stripped (``**bold**`` -> ``bold``, ``[text](url)`` ->
   ``text (url)``), typographic quotes and dashes become plain ones, and text over Twilio's 1600
   characters is split at paragraphs, then sentences, then words.
@@ -56,6 +62,17 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from channels.limits import (
+    DEFAULT_MAX_MESSAGE_CHARS,
+    TEXT_ONLY_REPLY,  # noqa: F401 (the English text, part of this module's API)
+    conversation_language,
+    max_chars,
+    no_reply_text,
+    patient_language,
+    reply,
+    spoken,
+    text_language,
+)
 from channels.twilio_api import (  # noqa: F401 (rewrite_api_url: part of this module's API)
     API_BASE_URL_ENV,
     _describe,
@@ -65,6 +82,7 @@ from channels.twilio_api import (  # noqa: F401 (rewrite_api_url: part of this m
     make_http_client,
     rewrite_api_url,
 )
+from channels.urgent import is_urgent
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +90,6 @@ SMS_MAX_CHARS = 1600  # Twilio's limit for one message body (SMS and WhatsApp)
 WEBHOOK_PATH = "/webhooks/twilio/webhook"
 WHATSAPP_PREFIX = "whatsapp:"
 # Responses whose name starts with this are sent before anything else in their turn.
-URGENT_RESPONSE_PREFIX = "utter_emergency"
 
 SEND_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 1.0
@@ -81,9 +98,8 @@ OPTED_OUT_ERROR = 21610  # the patient texted STOP: Twilio refuses to send them 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 200
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-TEXT_ONLY_REPLY = (
-    "Sorry, I can only read text messages. Please type your question, or call the clinic."
-)
+# The line under a message for each of its buttons, in the language of the message.
+OPTION_LINE = {"en": "Reply {number} for {title}", "es": "Responda {number} para {title}"}
 
 # --------------------------------------------------------------------------------------------
 # Text as a phone shows it
@@ -123,16 +139,19 @@ def button_title(button: dict[str, Any]) -> str:
 
 
 def sms_text(
-    text: str | None, buttons: list[dict[str, Any]] | None = None, first_number: int = 1
+    text: str | None, buttons: list[dict[str, Any]] | None = None, first_number: int = 1,
+    language: str | None = "en",
 ) -> str:
-    """One bot message as one SMS text: plain text, then one "Reply <n> for <title>" per button.
+    """One bot message as one SMS text: plain text, then one "Reply <n> for <title>" per button
+    ("Responda <n> para <title>" in a Spanish message).
 
     >>> sms_text("Shall I send it?", [{"title": "Yes, send it"}, {"title": "No"}])
     'Shall I send it?\\n\\nReply 1 for Yes, send it\\nReply 2 for No'
     """
     body = strip_markdown(text or "").strip()
+    line = OPTION_LINE[spoken(language)]
     options = [
-        f"Reply {number} for {strip_markdown(button_title(button))}"
+        line.format(number=number, title=strip_markdown(button_title(button)))
         for number, button in enumerate(buttons or [], start=first_number)
     ]
     return "\n\n".join(part for part in (body, "\n".join(options)) if part)
@@ -185,6 +204,16 @@ def _split(text: str, limit: int, level: int) -> list[str]:
     return chunks
 
 
+# Some carriers turn the @ of an e-mail address into ¡ (GSM 7-bit alphabet): "maria¡example.com".
+# Only between an address's name and its domain: "¡Hola!" and "¡gracias!" are Spanish.
+_CARRIER_AT_RE = re.compile(r"(?<=[\w.+-])¡(?=[\w-]+(?:\.[\w-]+)+)")
+
+
+def carrier_at_signs(text: str) -> str:
+    """``maria¡example.com`` -> ``maria@example.com``; a Spanish "¡" is kept."""
+    return _CARRIER_AT_RE.sub("@", text)
+
+
 # --------------------------------------------------------------------------------------------
 # Numbered replies -> button payloads
 
@@ -223,13 +252,32 @@ def buttons_of_last_turn(
 
 
 def payload_for_reply(text: str | None, buttons: list[dict[str, Any]]) -> str | None:
-    """The payload of the button a numbered reply picks, or None (the text passes through)."""
+    """The payload of the button a numbered reply picks, or None (the text passes through).
+
+    A payload that is a command (``/affirm``) goes as it is. A payload in words that are not
+    the button's title is replaced by the title, the words the patient read and chose: a
+    Spanish button "Es mi primera visita" with the payload "I'm a new patient" must not read
+    as an English message (the language layer would answer the rest of the conversation in
+    English)."""
     number = parse_number_reply(text)
     if number is None or not 1 <= number <= len(buttons):
         return None
     button = buttons[number - 1]
-    payload = button.get("payload") or button.get("title")
-    return str(payload) if payload else None
+    payload = str(button.get("payload") or button.get("title") or "")
+    title = str(button.get("title") or "").strip()
+    if payload and not payload.startswith("/") and title and \
+            title.casefold() != payload.strip().casefold():
+        return title
+    return payload or None
+
+
+def message_language(message: dict[str, Any]) -> str:
+    """The language of one bot message: the ``language`` condition of the response variation
+    Rasa chose (it comes along with the message), else English."""
+    for condition in message.get("condition") or []:
+        if isinstance(condition, dict) and condition.get("name") == "language":
+            return spoken(condition.get("value"))
+    return "en"
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,11 +341,13 @@ class ClinicTwilioOutput(TwilioOutput):
         if self._held is None:
             self._held = []
 
-    async def release(self) -> None:
+    async def release(self) -> int:
+        """Send the held messages; how many there were."""
         held, self._held = self._held or [], None
         # A stable sort: urgent messages first, otherwise in the order Rasa produced them.
         for _urgent, message_data in sorted(held, key=lambda item: not item[0]):
             await self._send_message(message_data)
+        return len(held)
 
     # -- Rasa's OutputChannel interface
 
@@ -307,12 +357,13 @@ class ClinicTwilioOutput(TwilioOutput):
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        body = sms_text(text, buttons, first_number=self._next_button_number)
+        body = sms_text(text, buttons, first_number=self._next_button_number,
+                        language=message_language(kwargs))
         self._next_button_number += len(buttons)
         await self._send_text(recipient_id, body, kwargs)
 
     async def _send_text(self, recipient_id: str, body: str, kwargs: dict[str, Any]) -> None:
-        urgent = str(kwargs.get("utter_action") or "").startswith(URGENT_RESPONSE_PREFIX)
+        urgent = is_urgent(kwargs)
         for chunk in split_sms(body):
             await self._queue({"to": recipient_id, "from_": self.twilio_number, "body": chunk},
                               urgent)
@@ -386,6 +437,7 @@ class ClinicTwilioInput(TwilioInput):
             _clean(credentials.get("auth_token")),
             _clean(credentials.get("twilio_number")),
             webhook_url=_clean(credentials.get("webhook_url")),
+            max_message_chars=max_chars(credentials.get("max_message_chars")),
         )
 
     def __init__(
@@ -395,9 +447,11 @@ class ClinicTwilioInput(TwilioInput):
         twilio_number: str | None,
         debug_mode: bool = False,
         webhook_url: str | None = None,
+        max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
     ) -> None:
         super().__init__(account_sid or "", auth_token or "", twilio_number or "", debug_mode)
         self.webhook_url = webhook_url or ""
+        self.max_message_chars = max_message_chars
         self._turns: set[asyncio.Future[bool]] = set()  # running turns (asyncio keeps weak refs)
 
     @property
@@ -484,22 +538,37 @@ class ClinicTwilioInput(TwilioInput):
             tag = conversation_tag(sender, self.auth_token)
 
             output = ClinicTwilioOutput(self.account_sid, self.auth_token, self.twilio_number)
+            agent = getattr(request.app.ctx, "agent", None)
             if not text.strip():  # a picture, a voice note or a location, without text
                 logger.info("Twilio: conversation %s sent a message without text", tag)
-                await output.send_text_message(sender, TEXT_ONLY_REPLY)
+                language = await patient_language(agent, sender)
+                await output.send_text_message(sender, reply("text_only", language))
+                return response.text(EMPTY_TWIML, content_type="text/xml")
+            if len(text) > self.max_message_chars:  # WhatsApp allows 4096 characters
+                logger.info("Twilio: refused a message over %d characters",
+                            self.max_message_chars)
+                language = await patient_language(agent, sender, text)
+                await output.send_text_message(sender, reply("too_long", language))
                 return response.text(EMPTY_TWIML, content_type="text/xml")
 
-            text = text.replace("¡", "@")  # some carriers turn @ into ¡ (GSM 7-bit alphabet)
+            # A message plainly in Spanish: a conversation it starts starts in Spanish (the
+            # privacy notice and disclaimer come before the message is understood;
+            # action_session_start reads this like the widget's page language).
+            metadata = dict(self.get_metadata(request) or {})
+            if text_language(text) == "es":
+                metadata["language"] = "es"
+            text = carrier_at_signs(text)
             payload = await self._button_payload(request, sender, text)
             if payload is not None:
                 logger.debug("Twilio: numbered reply mapped to a button payload")
                 text = payload
 
             message = UserMessage(text, output, sender, input_channel=self.name(),
-                                  metadata=self.get_metadata(request))
+                                  metadata=metadata or None)
             # Sanic cancels a handler when the caller hangs up (Twilio waits 15 s): the turn runs
             # as its own task so a slow one still finishes, is saved and is answered.
-            turn = asyncio.ensure_future(self._turn(on_new_message, message, output, tag))
+            turn = asyncio.ensure_future(self._turn(on_new_message, message, output, tag,
+                                                    agent))
             self._turns.add(turn)
             turn.add_done_callback(self._turns.discard)
             try:
@@ -520,8 +589,10 @@ class ClinicTwilioInput(TwilioInput):
         message: UserMessage,
         output: ClinicTwilioOutput,
         tag: str,
+        agent: Any = None,
     ) -> bool:
-        """One patient message through Rasa, then its replies (emergency advice first)."""
+        """One patient message through Rasa, then its replies (emergency advice first); the
+        apology when the turn produced none (a part of the assistant failed)."""
         output.hold()
         try:
             await on_new_message(message)
@@ -532,4 +603,9 @@ class ClinicTwilioInput(TwilioInput):
             logger.debug("Twilio: handling failed", exc_info=True)
             return False
         finally:
-            await output.release()  # whatever was produced, even after a failure
+            # whatever was produced, even after a failure
+            if not await output.release():
+                logger.warning("Twilio: conversation %s's turn produced no reply; sent the "
+                               "apology", tag)
+                language = await conversation_language(agent, message.sender_id)
+                await output.send_text_message(message.sender_id, no_reply_text(language))

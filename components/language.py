@@ -104,6 +104,29 @@ LANGUAGES = ("ENGLISH", "SPANISH", "FRENCH", "GERMAN", "PORTUGUESE", "ITALIAN", 
              "DUTCH", "RUSSIAN", "UKRAINIAN", "CHINESE", "JAPANESE", "KOREAN", "VIETNAMESE",
              "TAGALOG", "ARABIC", "HINDI", "TURKISH", "GREEK", "HEBREW", "PERSIAN")
 _WORD_RE = re.compile(r"[^\W\d_]+")
+# e-mail addresses, web addresses and numbers say nothing of the language they are written in
+_NEUTRAL_RE = re.compile(r"\S+@\S+|(?:https?://|www\.)\S+|\S+\.(?:com|org|net|edu|gov)\b\S*",
+                         re.I)
+# a bare name ("Carmen Díaz", "Ana Ruiz") answers the name question in any language: words that
+# all start with a capital, none of them a greeting or an answer word
+_NOT_NAMES = frozenset({
+    "hola", "buenas", "buenos", "dias", "días", "tardes", "noches", "gracias", "adios",
+    "adiós", "hi", "hello", "hey", "thanks", "thank", "good", "morning", "evening", "si", "sí",
+    "no", "yes", "ok", "okay", "vale", "claro", "please", "por", "favor", "english", "spanish",
+    "español", "espanol", "inglés", "ingles",
+})
+
+
+def language_words(text: str) -> list[str]:
+    """The words that can tell the message's language: without e-mail and web addresses, and
+    none at all for a bare name."""
+    text = _NEUTRAL_RE.sub(" ", text)
+    raw = _WORD_RE.findall(text)
+    if 0 < len(raw) <= 4 and all(w[0].isupper() and (len(w) == 1 or not w[1:].isupper())
+                                 for w in raw) \
+            and not any(w.lower() in _NOT_NAMES for w in raw):
+        return []
+    return [word.lower() for word in raw]
 
 
 @lru_cache(maxsize=1)
@@ -190,10 +213,12 @@ def reply_language(text: str, vocabulary: frozenset[str], min_words: int = 3,
     does not speak that the message is written in). Both None: leave the conversation's
     language as it is. ``vocabulary``/``spanish``: the words of the English / Spanish training
     examples; a word in both counts for neither. ``known``: both together (the component keeps
-    it, so that it is not rebuilt for every message)."""
-    words = words_of(text)
+    it, so that it is not rebuilt for every message). A bare name, an e-mail address or a
+    number says nothing: (None, None)."""
+    words = language_words(text)
     if not words:
         return None, None
+    text = _NEUTRAL_RE.sub(" ", text)
     english_only = sum(w in vocabulary and w not in spanish for w in words)
     spanish_only = sum(w in spanish and w not in vocabulary for w in words)
     if looks_spanish(text) or (len(words) >= 2 and spanish_only > english_only and

@@ -42,7 +42,11 @@ tengo el peor dolor de cabeza de mi vida": the second clause is not negated).
   alarm like its phrases, except in a clause that asks about the condition in general ("¿qué
   es un infarto?", "¿un dolor de cabeza puede ser señal de un derrame?", "¿cómo prevenir
   una embolia?"); a symptom in that clause still alarms ("tengo la cara caída, es señal de
-  derrame?" alarms on "cara caída").
+  derrame?" alarms on "cara caída"), and except as the subject of a question ("¿un derrame
+  cerebral da dolor de cabeza?": the name followed by "da", "causa", "se cura", ...).
+* a combination may have its own ``unless`` ("los tratamientos normales no son suficientes
+  para mis dolores de cabeza" is no headache unlike the usual one).
+* "now" about a wish is not now: "tuvo un infarto en 2015 y ahora quiere acupuntura".
 
 Self-harm is never discounted. When in doubt, the message alarms.
 
@@ -243,6 +247,12 @@ NOT_NOW_PHRASES = [
     "hoy en día", "hoy día", "para hoy", "hoy estoy bien", "hoy está bien",
     "está recuperando", "estoy recuperando", "se está recuperando", "me estoy recuperando",
     "sigue recuperando", "sigue en rehabilitación",
+    # now wanting or asking something: "tuvo un infarto en 2015 y ahora quiere acupuntura"
+    "ahora quiero", "ahora quiere", "ahora queremos", "ahora quisiera", "ahora me gustaría",
+    "ahora le gustaría", "ahora busco", "ahora busca", "ahora buscamos", "ahora me interesa",
+    "ahora le interesa", "ahora vengo", "ahora viene", "ahora necesito una cita",
+    "ahora necesita una cita", "hoy quiero", "hoy quiere", "ahora pregunto", "ahora pregunta",
+    "ahora me pregunto",
 ]
 NOT_NOW_PATTERNS: list[list[dict[str, Any]]] = [
     [{"LOWER": {"IN": ["ahora", "hoy", "ya"]}}, {"LOWER": {"IN": ["tiene", "tengo", "tenemos",
@@ -280,6 +290,15 @@ GENERAL_QUESTIONS = [
     "tienen relación con", "tiene que ver con", "relacionado con", "relacionada con",
     "diferencia entre", "es contagioso", "es contagiosa", "es hereditario", "es hereditaria",
     "información sobre",
+]
+
+# ... and these, right after the condition's name in a question, make it the subject asked
+# about ("¿un derrame cerebral da dolor de cabeza?")
+GENERAL_QUESTION_VERBS = [
+    "da", "dan", "causa", "causan", "provoca", "provocan", "produce", "producen", "puede",
+    "pueden", "suele", "suelen", "duele", "duelen", "se cura", "se curan", "se nota",
+    "se siente", "se previene", "es peligroso", "es peligrosa", "es grave", "es hereditario",
+    "es hereditaria", "afecta", "afectan", "tiene cura", "deja", "dejan",
 ]
 
 # a negation cue at most this many words before the phrase negates it (NegEx's window)
@@ -498,6 +517,16 @@ class _Reading:
                 clauses.add(self.clause[s])
         return clauses
 
+    def asks_about(self, context: SpanishContext, start: int, end: int) -> bool:
+        """The name at ``start:end`` is the subject of a question about the condition ("¿un
+        derrame cerebral da dolor de cabeza?", "¿la embolia causa mareos?")."""
+        sentence = self.sentence[start]
+        # "¿" opens the sentence it belongs to; "?" closes it (and counts as the next one's)
+        asked = any(("¿" in t.text and self.sentence[t.i] == sentence)
+                    or ("?" in t.text and t.i > 0 and self.sentence[t.i - 1] == sentence)
+                    for t in self.doc)
+        return asked and any(s == end for s, _ in context.general_verbs(self.doc))
+
     def message_long_ago(self) -> bool:
         return bool(self.long_ago_sentences)
 
@@ -519,6 +548,7 @@ class SpanishContext:
         self.again = _Lexicon(tokenizer, AGAIN_PHRASES)
         self.general = _Lexicon(tokenizer, GENERAL_QUESTIONS)
         self.general_openings = _Lexicon(tokenizer, GENERAL_QUESTION_OPENINGS)
+        self.general_verbs = _Lexicon(tokenizer, GENERAL_QUESTION_VERBS)
 
     def read(self, doc: Doc) -> _Reading:
         return _Reading(self, doc)
@@ -526,17 +556,26 @@ class SpanishContext:
 
 class _Combination:
     """Word groups that must all match: anywhere in the message, or (``within: clause``) all
-    in one clause."""
+    in one clause; with ``unless``, none of its words in a clause that supplies a group's
+    match ("los tratamientos normales no son suficientes" is no headache unlike the usual)."""
 
     def __init__(self, tokenizer: Any, spec: list[Any] | dict[str, Any]) -> None:
         groups = spec["groups"] if isinstance(spec, dict) else spec
         self.same_clause = isinstance(spec, dict) and spec.get("within") == "clause"
         self.groups = [_Lexicon(tokenizer, list(group)) for group in groups]
+        self.unless = _Lexicon(tokenizer, list(spec.get("unless") or [])
+                               if isinstance(spec, dict) else [])
 
     def __call__(self, doc: Doc, reading: _Reading) -> list[list[tuple[int, int]]] | None:
         found = [group(doc) for group in self.groups]
         if not all(found):
             return None
+        if self.unless:
+            spoiled = {reading.clause[s] for s, _ in self.unless(doc)}
+            found = [[(s, e) for s, e in spans if reading.clause[s] not in spoiled]
+                     for spans in found]
+            if not all(found):
+                return None
         if self.same_clause:
             clauses = set.intersection(*({reading.clause[s] for s, _ in spans}
                                          for spans in found))
@@ -594,8 +633,12 @@ class SpanishRedFlags:
         for category in self.categories:
             phrases = category.phrases(doc) if category.phrases else []
             if category.names:
-                phrases += [(s, e) for s, e in category.names(doc)
-                            if reading.clause[s] not in general]
+                names = category.names(doc)
+                # "derrame" inside "derrame cerebral": asked about when the longer name is
+                asked = [(s, e) for s, e in names if reading.asks_about(self._context, s, e)]
+                phrases += [(s, e) for s, e in names
+                            if reading.clause[s] not in general
+                            and not any(a <= s and e <= b for a, b in asked)]
             combinations = []
             for combination in category.combinations:
                 groups = combination(doc, reading)

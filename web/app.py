@@ -75,11 +75,15 @@ def content_security_policy(chat_url: str) -> str:
 
 
 # The widget's own words in each language the assistant speaks.
+# ``connectingText`` shows in the chat's header while the connection to the assistant is lost
+# (the widget's own is "Waiting for server...").
 WIDGET_TEXTS = {
     "en": {"subtitle": "Headaches, acupuncture, appointments",
-           "inputTextFieldHint": "Type your question"},
+           "inputTextFieldHint": "Type your question",
+           "connectingText": "Connecting to the assistant…"},
     "es": {"subtitle": "Dolores de cabeza, acupuntura, citas",
-           "inputTextFieldHint": "Escriba su pregunta"},
+           "inputTextFieldHint": "Escriba su pregunta",
+           "connectingText": "Conectando con el asistente…"},
 }
 
 

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
 from tests.e2e.calendar_rig import CalendarRig, calendar_servers
+from tests.fake_twilio import FakeTwilio
 
 
 @dataclass
@@ -154,3 +155,12 @@ def calendar_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalendarR
     if not DEFAULT_MODEL.exists():
         pytest.fail(f"no trained model at {DEFAULT_MODEL}: run `make train` (make e2e does)")
     yield from calendar_servers(tmp_path_factory.mktemp("calendar"))
+
+
+@pytest.fixture(scope="module")
+def twilio_api(assistant: Assistant) -> Iterator[FakeTwilio]:
+    """The fake Twilio REST API the assistant's SMS replies go to (tests/fake_twilio.py)."""
+    settings = assistant.twilio
+    port = int(settings["TWILIO_API_BASE_URL"].rsplit(":", 1)[1])
+    with FakeTwilio(port, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"]) as api:
+        yield api

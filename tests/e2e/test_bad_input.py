@@ -17,11 +17,14 @@ import requests
 import socketio
 from sqlalchemy import create_engine, text
 
-from channels.limits import EMPTY_REPLY, TOO_LONG_REPLY
+from channels.limits import EMPTY_REPLY, REPLIES, TOO_LONG_REPLY
 from tests.conftest import render
+from tests.e2e import test_sms as sms
 
 REST = "/webhooks/rest/webhook"
 HUNDRED_KB = "headache " * 11_400  # about 100 KB of words
+# A Spanish patient's message over MAX_MESSAGE_CHARS (2000)
+LONG_SPANISH = "Tengo migrañas muy fuertes y quisiera saber si la acupuntura me puede ayudar. " * 40
 TWO_MB = b"x" * (2 * 1024 * 1024)
 
 
@@ -103,6 +106,29 @@ def test_rest_100_kb_message_gets_a_polite_reply_and_is_not_processed(assistant,
     still_answers(assistant, domain)
 
 
+def spanish_conversation(assistant, domain) -> str:
+    """A conversation the widget opened on a Spanish page (``/?lang=es``)."""
+    conversation = sender()
+    reply = post_json(assistant, {"sender": conversation, "message": "/session_start",
+                                  "metadata": {"language": "es"}})
+    assert [m["text"] for m in reply.json()] == [
+        render(domain, "utter_privacy_notice", slots={"language": "es"}),
+        render(domain, "utter_disclaimer", slots={"language": "es"})]
+    return conversation
+
+
+def test_rest_bad_input_in_a_spanish_conversation_is_answered_in_spanish(assistant, domain):
+    conversation = spanish_conversation(assistant, domain)
+    for message, kind in (("   ", "empty"), (HUNDRED_KB, "too_long")):
+        reply = post_json(assistant, {"sender": conversation, "message": message})
+        assert reply.status_code == 200
+        assert [m["text"] for m in reply.json()] == [REPLIES[kind]["es"]]
+    # a new patient whose first message is too long and Spanish
+    reply = post_json(assistant, {"sender": sender(), "message": LONG_SPANISH})
+    assert [m["text"] for m in reply.json()] == [REPLIES["too_long"]["es"]]
+    assert REPLIES["too_long"]["es"].startswith("Lo siento, ese mensaje es demasiado largo")
+
+
 def test_rest_2_mb_body_is_refused_with_413(assistant, domain):
     reply = post_raw(assistant, b'{"sender": "big", "message": "' + TWO_MB + b'"}')
     assert reply.status_code == 413
@@ -159,8 +185,9 @@ def test_rest_hostile_text_gets_an_ordinary_reply_and_changes_nothing(assistant,
 # ------------------------------------------------------------------------ socket.io channel
 
 async def socket_exchange(assistant, events: list[tuple[str, Any]],
-                          wait: float = 20.0) -> list[dict[str, Any]]:
-    """Connect like the widget, emit the events, collect the bot's replies until quiet."""
+                          wait: float = 20.0, session: str | None = None) -> list[dict[str, Any]]:
+    """Connect like the widget, emit the events, collect the bot's replies until quiet
+    (``session``: go on with that conversation)."""
     replies: list[dict[str, Any]] = []
     got = asyncio.Event()
     client = socketio.AsyncClient(reconnection=False)
@@ -170,7 +197,7 @@ async def socket_exchange(assistant, events: list[tuple[str, Any]],
         replies.append(data)
         got.set()
 
-    session = f"sock-{uuid.uuid4().hex[:12]}"
+    session = session or f"sock-{uuid.uuid4().hex[:12]}"
     await client.connect(assistant.rasa_url, headers={"Origin": assistant.web_url},
                          transports=["websocket"], socketio_path="socket.io")
     try:
@@ -212,6 +239,20 @@ def test_socket_100_kb_message_gets_a_polite_reply(assistant):
     assert [r.get("text") for r in replies] == [TOO_LONG_REPLY]
 
 
+def test_socket_too_long_messages_of_a_spanish_patient_are_answered_in_spanish(assistant,
+                                                                                domain):
+    # the message itself is plainly Spanish
+    replies = asyncio.run(socket_exchange(assistant, [("user_uttered",
+                                                       {"message": LONG_SPANISH})]))
+    assert [r.get("text") for r in replies] == [REPLIES["too_long"]["es"]]
+    # the conversation is Spanish (it began on a Spanish page), the too-long message is not
+    session = spanish_conversation(assistant, domain)
+    replies = asyncio.run(socket_exchange(assistant, [("user_uttered",
+                                                       {"message": HUNDRED_KB})],
+                                          session=session))
+    assert [r.get("text") for r in replies] == [REPLIES["too_long"]["es"]]
+
+
 def test_socket_message_without_session_id_is_ignored(assistant, domain):
     replies = asyncio.run(socket_exchange(assistant, [
         ("user_uttered", ["no session id, not an object"]),
@@ -221,6 +262,24 @@ def test_socket_message_without_session_id_is_ignored(assistant, domain):
 
 
 # ------------------------------------------------------------------ Twilio webhook and web
+
+def test_sms_without_text_or_too_long_is_answered_in_the_patients_language(assistant,
+                                                                           twilio_api, domain):
+    spanish, english = sms.new_number(), sms.new_number()
+    text = sms.text
+    es = {"language": "es"}
+    assert text(assistant, twilio_api, spanish, "hola", 3)[2] == \
+        render(domain, "utter_greet", slots=es)
+    assert text(assistant, twilio_api, spanish, " ", 1) == [REPLIES["text_only"]["es"]]
+    too_long = "headache " * 300  # over MAX_MESSAGE_CHARS: the conversation's language
+    assert text(assistant, twilio_api, spanish, too_long, 1) == [REPLIES["too_long"]["es"]]
+    # a new patient: the long message's own language, else English
+    assert text(assistant, twilio_api, sms.new_number(), LONG_SPANISH, 1) == [
+        REPLIES["too_long"]["es"]]
+    assert text(assistant, twilio_api, english, too_long, 1) == [REPLIES["too_long"]["en"]]
+    assert text(assistant, twilio_api, english, " ", 1) == [REPLIES["text_only"]["en"]]
+    still_answers(assistant, domain)
+
 
 def test_twilio_webhook_2_mb_body_is_refused(assistant):
     reply = requests.post(assistant.rasa_url + "/webhooks/twilio/webhook", data=TWO_MB,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,14 +33,6 @@ def new_number() -> str:
         if number not in _used_numbers:
             _used_numbers.add(number)
             return number
-
-
-@pytest.fixture(scope="module")
-def twilio_api(assistant) -> Iterator[FakeTwilio]:
-    settings = assistant.twilio
-    port = int(settings["TWILIO_API_BASE_URL"].rsplit(":", 1)[1])
-    with FakeTwilio(port, settings["TWILIO_ACCOUNT_SID"], settings["TWILIO_AUTH_TOKEN"]) as api:
-        yield api
 
 
 def as_sms(domain: dict[str, Any], response: str, first_number: int = 1, **values: Any) -> str:

@@ -1,7 +1,8 @@
 """Spanish over REST: the conversation follows the patient's language (detected per message,
-kept, switchable), FAQ answers and the booking in Spanish, and every red flag of the Spanish
-phrase set (tests/safety_phrases_es.yml, written without seeing the red-flag list) answered first
-with the Spanish emergency advice."""
+kept, switchable), FAQ answers and the booking in Spanish, and every red flag of the two Spanish
+phrase sets (tests/safety_phrases_es.yml and tests/safety_phrases_es_blind.yml, written without
+seeing the red-flag list) answered first with the Spanish emergency advice, as a new
+conversation's first message: before the privacy notice, which is in Spanish too."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ import yaml
 from actions.storage import get_engine, list_requests
 from tests.conftest import render
 
-PHRASES = yaml.safe_load((Path(__file__).parent.parent / "safety_phrases_es.yml").read_text())
+# the two Spanish phrase sets, each written by someone who had not seen the red-flag list
+PHRASE_SETS = [yaml.safe_load((Path(__file__).parent.parent / name).read_text())
+               for name in ("safety_phrases_es.yml", "safety_phrases_es_blind.yml")]
+RED_FLAGS = [item for phrases in PHRASE_SETS for item in phrases["red_flags"]]
+ORDINARY = [text for phrases in PHRASE_SETS for text in phrases["ordinary"]]
 ES = {"language": "es", "booking_mode": "request"}  # the assistant fixture: no calendar
 EMERGENCY_RESPONSES = ("utter_emergency", "utter_emergency_self_harm",
                        "utter_emergency_unspecified", "utter_emergency_poisoning")
@@ -92,16 +97,31 @@ def test_a_whole_booking_in_spanish(assistant, domain):
     assert (row["language"], row["name"], row["phone"]) == ("es", "María López", "+12125550123")
 
 
-@pytest.mark.parametrize("item", PHRASES["red_flags"], ids=lambda i: i["category"])
+def first_message(assistant, text: str, language: str | None = None) -> list[str]:
+    """A new conversation's first message, as an SMS or an integration sends it (no
+    ``/session_start`` before it: the session starts with it, its metadata giving the
+    language)."""
+    body: dict = {"sender": f"es-{uuid.uuid4().hex[:12]}", "message": text}
+    if language:
+        body["metadata"] = {"language": language}
+    reply = requests.post(f"{assistant.rasa_url}/webhooks/rest/webhook", json=body, timeout=60)
+    reply.raise_for_status()
+    return [m.get("text") for m in reply.json()]
+
+
+@pytest.mark.parametrize("item", RED_FLAGS, ids=lambda i: i["category"])
 def test_a_spanish_red_flag_gets_the_spanish_emergency_advice_first(assistant, domain, item):
-    """A first message, with nothing said before: the advice is in Spanish."""
-    sender = opened(assistant)
-    replies = assistant.texts(sender, item["text"])
+    """A first message, with nothing said before: the advice is in Spanish, and comes before
+    the new conversation's privacy notice (in Spanish, except for a message with English words
+    in it: "my son drank algo de la botella de anticongelante")."""
+    replies = first_message(assistant, item["text"])
     assert replies[0] in emergency_texts(domain, ES), (item, replies[:1])
+    notice = "utter_privacy_notice"
+    assert spanish(domain, notice) in replies or (
+        render(domain, notice) in replies and re.search(r"\b(my|the|is)\b", item["text"]))
 
 
-@pytest.mark.parametrize("text", PHRASES["ordinary"])
+@pytest.mark.parametrize("text", ORDINARY)
 def test_an_ordinary_spanish_message_is_no_false_alarm(assistant, domain, text):
-    sender = opened(assistant, "es")
-    replies = assistant.texts(sender, text)
+    replies = first_message(assistant, text, "es")
     assert replies and not (emergency_texts(domain, ES) | emergency_texts(domain)) & set(replies)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from actions.storage import get_engine, list_requests
 from tests.conftest import render
@@ -31,13 +31,35 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-class Widget:
-    """The chat widget on one page, driven like a patient does."""
+# The widget's controls as a patient meets them (names read by a screen reader, the message box's
+# placeholder, the header's line while the connection is lost), in each language of the page.
+CONTROLS = {
+    "en": {"open": "Open the chat with the clinic's assistant", "close": "Close the chat",
+           "message": "Your message", "placeholder": "Type your question", "send": "Send",
+           "fullscreen": "Full screen", "conversation": "Conversation",
+           "subtitle": "Headaches, acupuncture, appointments",
+           "connecting": "Connecting to the assistant…"},
+    "es": {"open": "Abrir el chat con el asistente de la clínica", "close": "Cerrar el chat",
+           "message": "Su mensaje", "placeholder": "Escriba su pregunta", "send": "Enviar",
+           "fullscreen": "Pantalla completa", "conversation": "Conversación",
+           "subtitle": "Dolores de cabeza, acupuntura, citas",
+           "connecting": "Conectando con el asistente…"},
+}
 
-    def __init__(self, page: Page) -> None:
+
+class Widget:
+    """The chat widget on one page, driven like a patient does; ``language``: the page's, in
+    which the widget's controls are named (CONTROLS)."""
+
+    def __init__(self, page: Page, language: str = "en") -> None:
         self.page = page
+        self.language = language
         self.hosts: set[str] = set()
         page.on("request", lambda request: self.hosts.add(urlsplit(request.url).netloc))
+
+    @property
+    def words(self) -> dict[str, str]:
+        return CONTROLS[self.language]
 
     def open(self) -> None:
         launcher = self.page.locator("button.rw-launcher")
@@ -45,7 +67,7 @@ class Widget:
         # The widget re-renders its launcher while it connects; a key press that lands on the
         # replaced element is lost, so try again (a patient would just press again too).
         for _attempt in range(3):
-            expect(launcher).to_have_attribute("aria-label", re.compile("Open the chat"))
+            expect(launcher).to_have_attribute("aria-label", self.words["open"])
             launcher.press("Enter")  # keyboard only: focus the button, press Enter
             try:
                 expect(textarea).to_be_visible(timeout=5_000)
@@ -53,6 +75,28 @@ class Widget:
             except AssertionError:
                 continue
         expect(textarea).to_be_visible()
+
+    def expect_controls(self) -> None:
+        """The open chat's controls are named in the page's language, and no icon inside them
+        reads out the widget's own English alt text ("send", "close")."""
+        words, page = self.words, self.page
+        box = page.get_by_role("textbox", name=words["message"], exact=True)
+        expect(box).to_be_visible()
+        expect(box).to_have_attribute("placeholder", words["placeholder"])
+        for name in ("send", "fullscreen", "close"):
+            expect(page.get_by_role("button", name=words[name], exact=True).first
+                   ).to_be_visible()
+        expect(page.get_by_role("log", name=words["conversation"], exact=True)).to_be_visible()
+        expect(page.locator(".rw-header")).to_contain_text(words["subtitle"])
+        expect(page.locator(".rw-widget-container img[alt]:not([alt=''])")).to_have_count(0)
+
+    def reply_to(self, said: str) -> Locator:
+        """The first bot message after the patient's (latest) message ``said``."""
+        asked = self.page.locator(".rw-group-message.rw-from-client").filter(
+            has_text=said).last
+        return asked.locator(
+            "xpath=following-sibling::div[contains(@class, 'rw-from-response')][1]"
+        ).locator(".rw-message-text").first
 
     def bot_texts(self) -> list[str]:
         texts = self.page.locator(".rw-response .rw-message-text").all_inner_texts()
@@ -91,6 +135,7 @@ def test_faq_booking_and_reload_in_a_real_browser(assistant, browser, domain):
     page.goto(assistant.web_url + "/")
     expect(page).to_have_title(re.compile("Physical Medicine & Rehabilitation"))
     widget.open()
+    widget.expect_controls()
     widget.wait_for_bot(render(domain, "utter_privacy_notice"))
 
     widget.say("how does acupuncture help with migraines?")

@@ -103,6 +103,27 @@ def test_a_name_alone_leaves_the_language_alone(trained):
     assert [e for e in entities_of(message) if e[0] == "reply_language"] == []
 
 
+@pytest.mark.parametrize("text", [
+    # bare names spaCy does not mark as a person, and e-mail addresses, in either language
+    "Ana Ruiz", "Carmen Díaz", "José García", "John Smith", "ana@example.com",
+    "maria.lopez@example.com", "john.smith@example.org", "www.example.com",
+])
+def test_a_bare_name_or_address_leaves_the_language_alone(trained, text):
+    message = Message(data={"text": text, "intent": {"name": "inform", "confidence": 0.8}})
+    trained.process([message])
+    assert entities_of(message) == []
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("me llamo Ana Ruiz", "es"), ("mi correo es ana@example.com", "es"),
+    ("my email is maria.lopez@example.com", "en"), ("Buenos Días", "es"),
+])
+def test_words_around_a_name_or_address_still_tell_the_language(trained, text, language):
+    message = Message(data={"text": text, "intent": {"name": "inform", "confidence": 0.8}})
+    trained.process([message])
+    assert entities_of(message) == [("reply_language", language)]
+
+
 @pytest.mark.parametrize(("text", "language"), [
     ("en español", "es"), ("¿Habla usted español?", "es"), ("Spanish please", "es"),
     ("in English please", "en"), ("en inglés por favor", "en"), ("English", "en"),

@@ -570,20 +570,64 @@ def test_detector_sets_a_classifier_emergency_aside_for_spanish_negations():
     assert now.get("intent")["name"] == "emergency"
 
 
-SPANISH_PHRASES = yaml.safe_load(
-    (Path(__file__).parent.parent / "safety_phrases_es.yml").read_text(encoding="utf-8"))
+# Both written by people who had not seen the patterns (each file's header says what its
+# author read); the second was written after the first had been used to widen them.
+PHRASE_SETS = {
+    name: yaml.safe_load((Path(__file__).parent.parent / name).read_text(encoding="utf-8"))
+    for name in ("safety_phrases_es.yml", "safety_phrases_es_blind.yml")}
 
 
-def test_every_spanish_red_flag_of_the_phrase_set_is_recognised(matcher):
-    """tests/safety_phrases_es.yml was written by someone who had not seen the patterns."""
-    missed = [item["text"] for item in SPANISH_PHRASES["red_flags"]
-              if matcher.find(item["text"]) is None]
-    assert len(SPANISH_PHRASES["red_flags"]) >= 130 and missed == []
+@pytest.mark.parametrize("name", PHRASE_SETS)
+def test_every_spanish_red_flag_of_the_phrase_sets_is_recognised(matcher, name):
+    phrases = PHRASE_SETS[name]
+    missed = [item["text"] for item in phrases["red_flags"] if matcher.find(item["text"]) is None]
+    assert len(phrases["red_flags"]) >= 120 and missed == []
 
 
-def test_no_ordinary_spanish_message_of_the_phrase_set_alarms(matcher):
-    alarmed = [text for text in SPANISH_PHRASES["ordinary"] if matcher.find(text) is not None]
-    assert alarmed == []
+@pytest.mark.parametrize("name", PHRASE_SETS)
+def test_no_ordinary_spanish_message_of_the_phrase_sets_alarms(matcher, name):
+    phrases = PHRASE_SETS[name]
+    alarmed = [text for text in phrases["ordinary"] if matcher.find(text) is not None]
+    assert len(phrases["ordinary"]) >= 110 and alarmed == []
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    # a combination's own "unless": the usual *treatment* is not an unusual headache ...
+    ("el dolor de cabeza de hoy no es como los de siempre", "thunderclap"),
+    # wishing not to wake up, cutting oneself (not one's hair), a purple rash with fever
+    ("quisiera dormirme hoy y no amanecer", "self_harm"),
+    ("me corté los brazos otra vez anoche", "self_harm"),
+    ("a mi hija le subió la fiebre y tiene puntitos morados en la panza", "meningitis"),
+    # stiff and shaking, told as seen; double letters; a shadow over one eye
+    ("mi abuela se quedó rígida y empezó a temblar toda", "fainting_seizure"),
+    ("de pronto leo y las letras se ven dobles", "vision"),
+    ("tengo como una sombra negra que me tapa el ojo derecho", "vision"),
+    # bleeding in pregnancy; fumes; Spanglish verbs with Spanish products; the EpiPen used
+    ("estoy embarazada de 8 semanas y estoy sangrando", "pregnancy"),
+    ("inhalé los vapores del cloro y me arde el pecho", "poisoning"),
+    ("my daughter swallowed un poco de cloralex", "poisoning"),
+    ("es alérgica a los camarones y tiene la voz ronca", "allergic_reaction"),
+    ("ya le pusimos el epipen a mi hijo", "allergic_reaction"),
+    # a date long ago, then something now that is not a wish
+    ("tuvo un derrame en 2019 y ahora no puede mover el brazo", "stroke"),
+])
+def test_patterns_added_for_the_second_blind_set_classes(matcher, text, category):
+    assert category in [flag.category for flag in matcher.find_all(text)], text
+
+
+@pytest.mark.parametrize("text", [
+    "los tratamientos normales no me sirven para el dolor de cabeza",
+    "me corté el pelo otra vez y quedó feo",
+    "quiero dormir bien y no despertarme tan temprano",
+    "ayer me dio un ataque de tos y estaba temblando de frío",
+    # a wish now, after a red flag long ago
+    "mi mamá tuvo una embolia en 2016 y ahora quiere acupuntura para el hombro",
+    # the condition's name as the subject of a question
+    "¿una embolia da dolor de cabeza?",
+    "¿el derrame cerebral se cura con acupuntura?",
+])
+def test_no_alarm_for_the_harmless_readings_of_those_patterns(matcher, text):
+    assert matcher.find(text) is None, text
 
 
 def test_a_red_flag_in_spanish_words_is_answered_in_spanish():

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from rasa.core.nlg.generator import ResponseVariationFilter
 
+from actions.clinic import get_clinic
 from tests.conftest import PROJECT_ROOT, condition_met, render, variation
 
 # A message in another language gets this answer, chosen by ``detected_language``; Spanish is
@@ -141,10 +142,23 @@ def test_spanish_is_spoken_so_it_is_no_longer_an_unsupported_language(domain):
 # ---- the Spanish says what the English says ----------------------------------------------------
 
 
+# the Spanish texts take the clinic's hours written in Spanish
+SPANISH_PLACEHOLDER = {"clinic_hours": "clinic_hours_es"}
+
+
 @pytest.mark.parametrize("response", TRANSLATED)
 def test_same_placeholders(domain, response):
     for es, en in pairs(domain, response):
-        assert set(PLACEHOLDER.findall(es["text"])) == set(PLACEHOLDER.findall(en["text"]))
+        assert set(PLACEHOLDER.findall(es["text"])) == {
+            SPANISH_PLACEHOLDER.get(p, p) for p in PLACEHOLDER.findall(en["text"])}
+
+
+def test_the_hours_are_given_in_spanish(domain):
+    """"lun-vie de 9:00 a. m. a 6:00 p. m.", not "Mon-Fri 9:00 am-6:00 pm", in a Spanish reply."""
+    clinic = get_clinic()
+    text = render(domain, "utter_faq/opening_hours", slots={"language": "es"})
+    assert clinic.hours_text("es") in text and clinic.hours_text() not in text
+    assert clinic.hours_text("es") != clinic.hours_text()
 
 
 @pytest.mark.parametrize("response", TRANSLATED)
@@ -172,7 +186,14 @@ def test_crisis_answers_give_the_988_spanish_line(domain, response):
 def test_same_buttons_with_translated_titles(domain, response):
     for es, en in pairs(domain, response):
         es_buttons, en_buttons = es.get("buttons") or [], en.get("buttons") or []
-        assert [b["payload"] for b in es_buttons] == [b["payload"] for b in en_buttons]
+        # an intent payload ("/affirm") is the same; a payload of words is the patient's answer
+        # sent as typed, so in Spanish it is the Spanish title (English words would switch the
+        # conversation to English)
+        assert [b["payload"] if b["payload"].startswith("/") else b["title"]
+                for b in es_buttons] == [b["payload"] for b in es_buttons]
+        assert [b["payload"] for b in es_buttons if b["payload"].startswith("/")] == \
+            [b["payload"] for b in en_buttons if b["payload"].startswith("/")]
+        assert len(es_buttons) == len(en_buttons)
         for es_button, en_button in zip(es_buttons, en_buttons, strict=True):
             assert es_button["title"].strip()
             assert es_button["title"] != en_button["title"]

@@ -25,6 +25,7 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 import channels.twilio as channel
+from channels.limits import DEFAULT_MAX_MESSAGE_CHARS, REPLIES, no_reply_text
 from channels.twilio import (
     SMS_MAX_CHARS,
     ClinicTwilioInput,
@@ -41,6 +42,7 @@ from channels.twilio import (
 from tests.conftest import render, variation
 from tests.fake_twilio import error_resource, message_resource
 from tests.loop_ticks import LoopTicks
+from tests.unit import asgi
 
 SID = "AC" + "f" * 32
 TOKEN = "unit-test-auth-token"
@@ -451,26 +453,7 @@ class Webhook:
 
     async def post(self, body: bytes, headers: dict[str, str],
                    path: str = "/webhooks/twilio/webhook") -> tuple[int, str]:
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "client": ("127.0.0.1", 40000),
-            "server": (HOST, 80),
-            "headers": [(b"host", HOST.encode()), (b"content-length", str(len(body)).encode())]
-            + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        }
-        inbox = [{"type": "http.request", "body": body, "more_body": False}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return inbox.pop(0) if inbox else {"type": "http.disconnect"}
-
-        async def send(event: dict[str, Any]) -> None:
-            sent.append(event)
-
-        await self.app(scope, receive, send)
-        status = next(e["status"] for e in sent if e["type"] == "http.response.start")
-        text = b"".join(e.get("body", b"") for e in sent if e["type"] == "http.response.body")
+        status, text = await asgi.post(self.app, path, body, HOST, headers)
         return status, text.decode()
 
     async def sms(self, body: str, sender: str = PATIENT, signature: str | None = "valid",
@@ -631,3 +614,135 @@ async def test_whatsapp_senders_are_answered_on_whatsapp(monkeypatch):
     assert agent.received[0].sender_id == "whatsapp:" + PATIENT
     assert hook.http.sent == [{"To": "whatsapp:" + PATIENT, "From": "whatsapp:" + CLINIC,
                                "Body": "Hello there"}]
+
+
+# -- Spanish: numbered lines, chosen buttons, the conversation's language ---------------------
+
+STATUS_ES = [{"title": "Es mi primera visita", "payload": "I'm a new patient"},
+             {"title": "Ya he venido antes", "payload": "I've been before"}]
+
+
+def test_a_spanish_message_numbers_its_buttons_in_spanish(domain):
+    buttons = variation(domain, "utter_booking_summary", {"language": "es"})["buttons"]
+    assert sms_text("¿La envío a la clínica?", buttons, language="es") == (
+        "¿La envío a la clínica?\n\nResponda 1 para Sí, enviarla\n"
+        "Responda 2 para No, cambiar algo")
+    assert sms_text("Pick one", STATUS, first_number=3, language="fr") == (
+        "Pick one\n\nReply 3 for I'm a new patient\nReply 4 for I've been before")
+
+
+async def test_the_language_of_the_chosen_variation_numbers_the_buttons(domain):
+    http = StubTwilioHttp()
+    out = output(http)
+    spanish = dict(variation(domain, "utter_ask_use_channel_phone", {"language": "es"}))
+    spanish["text"] = spanish["text"].format(phone="+1 555-010-4321")
+    await out.send_response(PATIENT, {**spanish, "utter_action": "utter_ask_use_channel_phone"})
+    english = dict(variation(domain, "utter_booking_summary"))
+    await out.send_response(PATIENT, {**english, "utter_action": "utter_booking_summary"})
+    first, second = http.bodies()
+    assert first.endswith("Responda 1 para Sí, a este número\n"
+                          "Responda 2 para No, a otro número o correo")
+    assert second.endswith("Reply 3 for Yes, send it\nReply 4 for No, change something")
+
+
+def test_a_numbered_reply_to_a_spanish_button_sends_the_words_the_patient_read():
+    # the payload "I'm a new patient" would read as English and turn the conversation English
+    assert payload_for_reply("1", STATUS_ES) == "Es mi primera visita"
+    assert payload_for_reply("2", STATUS_ES) == "Ya he venido antes"
+    assert payload_for_reply("1", STATUS) == "I'm a new patient"  # title and payload agree
+    assert payload_for_reply("1", [{"title": "Sí, a este número", "payload": "/affirm"}]) == \
+        "/affirm"
+    assert payload_for_reply("1", [{"title": "Otras horas", "payload": "otras horas"}]) == \
+        "otras horas"
+    assert payload_for_reply("1", [{"payload": "I've been before"}]) == "I've been before"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("maria¡example.com", "maria@example.com"),
+    ("mi correo es ana.ruiz+citas¡correo.example.mx",
+     "mi correo es ana.ruiz+citas@correo.example.mx"),
+    ("¡Hola! ¿Tienen citas?", "¡Hola! ¿Tienen citas?"),
+    ("dije ¡gracias!", "dije ¡gracias!"),
+])
+def test_a_carriers_inverted_exclamation_is_an_at_sign_only_inside_an_address(text, expected):
+    assert channel.carrier_at_signs(text) == expected
+
+
+def spanish_agent(replies: list[dict[str, Any]] | None = None) -> FakeAgent:
+    """A FakeAgent whose tracker store knows the ``language`` slot."""
+    from tests.unit.test_limits import domain as language_domain
+
+    agent = FakeAgent(replies=replies)
+    agent.domain = language_domain()
+    agent.tracker_store = InMemoryTrackerStore(agent.domain)
+    return agent
+
+
+async def spanish_conversation(agent: FakeAgent, sender: str = PATIENT) -> None:
+    from rasa.shared.core.events import SlotSet
+
+    await agent.tracker_store.save(DialogueStateTracker.from_events(
+        sender, [UserUttered("hola"), SlotSet("language", "es")], agent.domain.slots))
+
+
+@pytest.mark.filterwarnings("ignore:Slot auto-fill:UserWarning")
+async def test_a_spanish_text_starts_a_spanish_conversation(monkeypatch):
+    agent = FakeAgent(replies=[{"text": "ok"}])
+    hook = await make_webhook(monkeypatch, agent=agent)
+    await hook.sms("¡Hola! quiero una cita")
+    await hook.sms("quiero una cita")
+    await hook.sms("I'd like an appointment")
+    await hook.sms("Maria Lopez")
+    languages = [(m.metadata or {}).get("language") for m in agent.received]
+    assert languages == ["es", "es", None, None]
+    assert agent.received[0].text == "¡Hola! quiero una cita"  # the "¡" is kept
+
+
+@pytest.mark.filterwarnings("ignore:Slot auto-fill:UserWarning")
+async def test_a_too_long_text_is_answered_in_the_patients_language(monkeypatch):
+    agent = spanish_agent()
+    hook = await make_webhook(monkeypatch, {"max_message_chars": "200"}, agent)
+    await spanish_conversation(agent)
+    await hook.sms("headache " * 30)
+    await hook.sms("headache " * 30, sender="+15550109999")
+    await hook.sms("Me duele la cabeza todos los días desde hace un mes. " * 5,
+                   sender="+15550108888")
+    assert agent.received == []
+    assert [d["To"] for d in hook.http.sent] == [PATIENT, "+15550109999", "+15550108888"]
+    assert hook.http.bodies() == [REPLIES["too_long"]["es"], REPLIES["too_long"]["en"],
+                                  REPLIES["too_long"]["es"]]
+
+
+async def test_the_limit_defaults_to_the_other_channels_one(monkeypatch):
+    hook = await make_webhook(monkeypatch)
+    await hook.sms("x" * DEFAULT_MAX_MESSAGE_CHARS)
+    await hook.sms("x" * (DEFAULT_MAX_MESSAGE_CHARS + 1))
+    assert len(hook.agent.received) == 1
+    assert hook.http.bodies()[-1] == REPLIES["too_long"]["en"]
+
+
+@pytest.mark.filterwarnings("ignore:Slot auto-fill:UserWarning")
+async def test_a_picture_in_a_spanish_conversation_gets_the_spanish_answer(monkeypatch):
+    agent = spanish_agent()
+    hook = await make_webhook(monkeypatch, agent=agent)
+    await spanish_conversation(agent)
+    await hook.sms("", NumMedia="1", MediaUrl0="https://api.twilio.com/m.jpg")
+    assert hook.http.bodies() == [REPLIES["text_only"]["es"]]
+
+
+@pytest.mark.filterwarnings("ignore:Slot auto-fill:UserWarning")
+async def test_a_turn_without_replies_gets_the_apology_in_the_patients_language(monkeypatch):
+    agent = spanish_agent()  # no replies: e.g. the action server is down
+    hook = await make_webhook(monkeypatch, agent=agent)
+    await spanish_conversation(agent)
+    assert (await hook.sms("quiero una cita"))[0] == 200
+    assert (await hook.sms("book an appointment", sender="+15550109999"))[0] == 200
+    assert hook.http.bodies() == [no_reply_text("es"), no_reply_text("en")]
+    assert [m.text for m in agent.received] == ["quiero una cita", "book an appointment"]
+
+
+async def test_a_crash_without_replies_still_gets_the_apology(monkeypatch):
+    hook = await make_webhook(monkeypatch, agent=FakeAgent(fail=True))
+    status, _ = await hook.sms("hello")
+    assert status == 500
+    assert hook.http.bodies() == [no_reply_text("en")]

@@ -39,8 +39,19 @@
   function enhance(root) {
     LABELS.forEach(function (pair) {
       root.querySelectorAll(pair[0]).forEach(function (el) {
-        el.setAttribute("aria-label", pair[1](el));
+        var label = pair[1](el);
+        if (el.getAttribute("aria-label") !== label) {
+          el.setAttribute("aria-label", label);
+        }
       });
+    });
+    // The icons inside the labelled buttons carry the widget's English alt texts ("send",
+    // "close", "toggle fullscreen"): the button's label names them, the icon is decoration.
+    root.querySelectorAll(".rw-widget-container button img[alt]:not([alt=''])")
+      .forEach(function (img) { img.setAttribute("alt", ""); });
+    // "Connecting to the assistant..." in the header when the connection is lost: announced.
+    root.querySelectorAll(".rw-loading:not([role])").forEach(function (el) {
+      el.setAttribute("role", "status");
     });
     root.querySelectorAll(".rw-reply:not([role])").forEach(function (el) {
       el.setAttribute("role", "button");
@@ -59,6 +70,23 @@
     });
   }
 
+  // The widget keeps its connecting text with the conversation (localStorage) and shows the kept
+  // one on the next page: after the page's language link it would stay in the other language.
+  function refreshStoredTexts(settings) {
+    var storage = settings.params && settings.params.storage === "session"
+      ? window.sessionStorage : window.localStorage;
+    try {
+      var saved = JSON.parse(storage.getItem("chat_session"));
+      if (saved && saved.params && settings.connectingText &&
+          saved.params.connectingText !== settings.connectingText) {
+        saved.params.connectingText = settings.connectingText;
+        storage.setItem("chat_session", JSON.stringify(saved));
+      }
+    } catch (error) {
+      // no storage (private mode) or nothing kept yet: the widget starts with the settings
+    }
+  }
+
   function start(settings) {
     config = settings;
     if (!document.getElementById("webchat")) {
@@ -67,6 +95,7 @@
       document.body.appendChild(holder);
     }
     config.selector = "#webchat";
+    refreshStoredTexts(config);
     // Short, steady pause between the bot's messages so they arrive in order and readably.
     config.customMessageDelay = function () { return 400; };
     window.WebChat.default(config, null);
