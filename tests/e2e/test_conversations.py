@@ -22,13 +22,7 @@ from sqlalchemy import select
 
 from actions.storage import get_engine, list_requests
 from staff.db import events_table, tracker_engine
-from tests.e2e.test_sms import (  # noqa: F401 - twilio_api is a fixture
-    as_sms,
-    inbound_form,
-    new_number,
-    post_webhook,
-    twilio_api,
-)
+from tests.e2e.test_sms import as_sms, inbound_form, new_number, post_webhook
 
 FOLDER = Path(__file__).resolve().parents[1] / "conversations"
 
