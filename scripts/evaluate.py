@@ -477,7 +477,11 @@ def write_docs(sets: list[SetResult], external: ExternalResult, cv: dict[str, Pa
         "",
         "`tests/nlu_heldout.yml`: paraphrases not in the training data, written with it in view "
         "and used while tuning. `tests/nlu_blind.yml`: written by someone who had read only "
-        "`domain.yml` and the README, never the training data, and not tuned against.",
+        "`domain.yml` and the README, never the training data, and not tuned against. "
+        "Spanish: `tests/nlu_heldout_es.yml` (written with the training data in view), "
+        "`tests/nlu_heldout_es_2.yml` (written blind, then seen while writing training data: "
+        "a tuning set) and `tests/nlu_blind_es.yml` (written blind, never seen by whoever "
+        "wrote training data); each file's header says how it was written.",
         "",
         "| set | messages | intent accuracy | FAQ answer accuracy | macro F1 | out-of-scope "
         "recall | in-scope refused | also in training data | intent accuracy on the others |",
