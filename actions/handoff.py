@@ -183,7 +183,9 @@ class ActionSubmitBooking(Action):
 
 
 class ActionOfferHandoff(Action):
-    """The patient asked for a person: give the front desk's phone and hours, offer a message."""
+    """The patient asked for a person: a live chat with staff when someone is available now
+    (``actions.live``: the patient is told someone will join and the conversation is paused);
+    otherwise the front desk's phone and hours, and a message for staff."""
 
     def name(self) -> str:
         return "action_offer_handoff"
@@ -191,6 +193,14 @@ class ActionOfferHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        from actions.live import start_live_chat, wait_ran_out
+
+        if wait_ran_out(tracker):  # no one accepted the live chat in time
+            dispatcher.utter_message(response="utter_live_unavailable")
+            return [SlotSet("flag_handoff", True)]
+        live = await start_live_chat(dispatcher, tracker)
+        if live is not None:
+            return live
         dispatcher.utter_message(response="utter_handoff_offer")
         logger.info("Hand-off to a person requested; conversation flagged for staff")
         return [SlotSet("flag_handoff", True)]

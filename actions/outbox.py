@@ -100,12 +100,33 @@ def run_once(engine: Engine, settings: Settings) -> int:
     return delivered
 
 
+def live_pass(engine: Engine, settings: Settings) -> int:
+    """Live chats whose wait ran out get the leave-a-message flow (actions.live) and alert
+    e-mails go out (actions.live_alerts); never raises, so deliveries go on whatever happens
+    to Rasa or the live-chat tables."""
+    if not settings.live_chat:
+        return 0
+    from actions import live, live_alerts
+
+    handed_back = 0
+    try:
+        handed_back = live.expire_waits(live.ready(engine), settings)
+    except Exception as exc:  # noqa: BLE001 - tried again on the next pass
+        logger.warning("Live chat pass failed (%s); trying again", type(exc).__name__)
+    try:
+        live_alerts.send_due_alerts(engine, settings, get_clinic(settings.clinic_config))
+    except Exception as exc:  # noqa: BLE001 - tried again on the next pass
+        logger.warning("Alert e-mail pass failed (%s); trying again", type(exc).__name__)
+    return handed_back
+
+
 def serve(stop: threading.Event) -> None:
     settings = get_settings()
     engine = get_engine(settings.database_url)
     logger.info("Delivery worker started (%r)", settings)
     failures = 0
     while not stop.is_set():
+        live_pass(engine, settings)
         try:
             run_once(engine, settings)
         except Exception as exc:  # noqa: BLE001 - e.g. the database restarting: keep going

@@ -53,4 +53,7 @@ class ActionEmergency(Action):
             events += [ActiveLoop(None), SlotSet("requested_slot", None)]
         logger.warning("Emergency red flag (%s); conversation flagged for staff",
                        category or "classifier")
+        from actions.live import alert_emergency
+
+        await alert_emergency(tracker)  # no one in the staff console: an e-mail instead
         return events

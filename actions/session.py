@@ -81,4 +81,8 @@ class ActionSessionStart(Action):
             dispatcher.utter_message(response="utter_disclaimer", **clinic_values,
                                      language=language)
         events.append(ActionExecuted("action_listen"))
+        # A new session clears Rasa's pause: a person who has this conversation keeps it.
+        from actions.live import pause_if_live
+
+        events.extend(await pause_if_live(tracker.sender_id))
         return events

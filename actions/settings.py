@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -85,6 +86,18 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_number: str = ""
+    # Rasa's HTTP API (the staff console's replies, the worker's expired waits)
+    rasa_api_url: str = "http://127.0.0.1:5005"
+    rasa_api_token: str = ""
+    rasa_api_timeout: float = 10.0
+    # a person, live (docs/live-chat.md)
+    live_chat: bool = True
+    live_wait_minutes: int = 5
+    live_join_minutes: int = 2
+    live_chat_hours: str = "opening"  # opening: only while the clinic is open; always
+    live_alerts: bool = True  # e-mail the clinic when no one is signed in
+    live_alert_email: str = ""  # empty: clinic_inbox
+    console_url: str = ""  # the staff console's public base URL, for links in alert e-mails
 
     @property
     def sms_enabled(self) -> bool:
@@ -97,6 +110,37 @@ class Settings:
             f"calendar={'on' if self.calendar_url else 'off'}, "
             f"sms={'on' if self.sms_enabled else 'off'})"
         )
+
+
+RASA_API_TOKEN_FILE = VAR_DIR / "rasa-api.key"
+
+
+def rasa_api_token(environ: dict[str, str] | None = None) -> str:
+    """``RASA_API_TOKEN``, else a random token kept in ``var/rasa-api.key`` (created once, mode
+    600): the Rasa server requires it and the processes that call Rasa's API send it."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("RASA_API_TOKEN", "").strip()
+    if configured:
+        if len(configured) < 16:
+            raise SettingsError("RASA_API_TOKEN must be at least 16 characters")
+        return configured
+    path = RASA_API_TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: of two processes starting together, one writes it
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+    token = path.read_text().strip()
+    if not token:  # the other process is still writing it
+        import time
+
+        time.sleep(0.2)
+        token = path.read_text().strip()
+    return token
 
 
 @lru_cache(maxsize=1)
@@ -129,7 +173,23 @@ def get_settings() -> Settings:
         twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
         twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
         twilio_number=_env("TWILIO_NUMBER"),
+        rasa_api_url=_env("RASA_API_URL",
+                          f"http://127.0.0.1:{_env_int('RASA_PORT', 5005)}").rstrip("/"),
+        rasa_api_token=rasa_api_token(),
+        rasa_api_timeout=_env_int("RASA_API_TIMEOUT_MS", 10000) / 1000.0,
+        live_chat=_env_bool("LIVE_CHAT", True),
+        live_wait_minutes=_env_int("LIVE_WAIT_MINUTES", 5),
+        live_join_minutes=_env_int("LIVE_JOIN_MINUTES", 2),
+        live_chat_hours=_env("LIVE_CHAT_HOURS", "opening").lower(),
+        live_alerts=_env_bool("LIVE_ALERTS", True),
+        live_alert_email=_env("LIVE_ALERT_EMAIL"),
+        console_url=_env("CONSOLE_URL",
+                         f"http://127.0.0.1:{_env_int('WEB_PORT', 8080)}").rstrip("/"),
     )
+    if settings.live_wait_minutes < 1 or settings.live_join_minutes < 1:
+        raise SettingsError("LIVE_WAIT_MINUTES and LIVE_JOIN_MINUTES must be at least 1")
+    if settings.live_chat_hours not in ("opening", "always"):
+        raise SettingsError("LIVE_CHAT_HOURS must be opening or always")
     if settings.webhook_url and not settings.webhook_secret:
         raise SettingsError("BOOKING_WEBHOOK_URL is set but BOOKING_WEBHOOK_SECRET is not")
     logger.debug("Settings loaded: %r", settings)

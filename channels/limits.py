@@ -152,6 +152,23 @@ async def conversation_language(agent: Any, sender_id: str,
     return spoken(value) if value else None
 
 
+async def conversation_paused(agent: Any, sender_id: str,
+                              timeout: float = LANGUAGE_LOOKUP_SECONDS) -> bool:
+    """Whether the stored conversation is paused (Rasa's ``ConversationPaused``: a person has
+    it, docs/live-chat.md), so a turn without a bot reply is expected and needs no apology.
+    False when it cannot be read: the apology goes out as before."""
+    store = getattr(agent, "tracker_store", None)
+    if store is None or not sender_id:
+        return False
+    try:
+        tracker = await asyncio.wait_for(store.retrieve(sender_id), timeout)
+        return bool(tracker is not None and tracker.is_paused())
+    except Exception as exc:  # noqa: BLE001 - a store that is down or slow
+        logger.warning("Could not read whether the conversation is paused: %s",
+                       type(exc).__name__)
+        return False
+
+
 async def patient_language(agent: Any, sender_id: str, text: str | None = None) -> str:
     """The language to answer a message in without running the model: the message's own when
     it is plainly Spanish (a new patient's first message), else the conversation's, else

@@ -34,6 +34,7 @@ from channels.limits import (
     MAX_SENDER_CHARS,
     clean_text,
     conversation_language,
+    conversation_paused,
     max_chars,
     no_reply_text,
     patient_language,
@@ -119,7 +120,9 @@ class ClinicRestInput(RestInput):
                 logger.exception("REST: processing a message failed")
                 return response.json({"error": "the assistant could not process the message"},
                                      status=503)
-            if not collector.messages:  # a part failed, e.g. the action server is down
+            # no reply: a part failed (e.g. the action server is down), unless a person has the
+            # conversation (paused: the patient's messages go to staff, docs/live-chat.md)
+            if not collector.messages and not await conversation_paused(agent, sender):
                 logger.warning("REST: the turn produced no reply; answering with an apology")
                 language = await conversation_language(agent, sender)
                 collector.messages.append({"recipient_id": sender,

@@ -31,6 +31,7 @@ from channels.limits import (
     DEFAULT_MAX_MESSAGE_CHARS,
     clean_text,
     conversation_language,
+    conversation_paused,
     max_chars,
     no_reply_text,
     patient_language,
@@ -166,7 +167,7 @@ class ClinicSocketIOInput(SocketIOInput):
             await on_new_message(UserMessage(
                 text, output_channel, sender_id, input_channel=self.name(), metadata=metadata,
             ))
-            if output_channel.sent == 0:
+            if output_channel.sent == 0 and not await conversation_paused(agent(), sender_id):
                 logger.warning("socket.io: a turn produced no reply; sent the apology")
                 language = await conversation_language(agent(), sender_id)
                 await output_channel.send_text_message(sender_id, no_reply_text(language))

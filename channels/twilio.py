@@ -66,6 +66,7 @@ from channels.limits import (
     DEFAULT_MAX_MESSAGE_CHARS,
     TEXT_ONLY_REPLY,  # noqa: F401 (the English text, part of this module's API)
     conversation_language,
+    conversation_paused,
     max_chars,
     no_reply_text,
     patient_language,
@@ -604,7 +605,8 @@ class ClinicTwilioInput(TwilioInput):
             return False
         finally:
             # whatever was produced, even after a failure
-            if not await output.release():
+            if not await output.release() and \
+                    not await conversation_paused(agent, message.sender_id):
                 logger.warning("Twilio: conversation %s's turn produced no reply; sent the "
                                "apology", tag)
                 language = await conversation_language(agent, message.sender_id)

@@ -56,6 +56,14 @@ py-spy profile of the server under load showed to be wasted (figures in README, 
   ``language="es"`` with the notice, and the Spanish variation is chosen. Only keyword
   arguments named like one of the conversation's slots count; a response sent without them is
   chosen exactly as Rasa chooses it.
+* emergencies are answered while a person has the conversation. A conversation a staff member
+  has taken (or is about to take) is paused (Rasa's ``ConversationPaused``: docs/live-chat.md),
+  and Rasa predicts nothing for a paused conversation, so a red flag typed during a live chat
+  would get no reply until the staff member read it. A paused conversation whose latest message
+  has the intent ``emergency`` (the red-flag layer sets it) is handled as if it were not
+  paused: the emergency rules run (``action_emergency``: the advice at once, the
+  ``flag_emergency`` slot the staff console alerts on) and the conversation stays paused, since
+  nothing resumes it. Every other message of a paused conversation gets no reply, as in Rasa.
 
 Both are idempotent.
 """
@@ -217,6 +225,18 @@ async def generate_with_passed_slots(self: TemplatedNaturalLanguageGenerator,
                                     **kwargs)
 
 
+EMERGENCY_INTENT = "emergency"
+
+
+def handle_emergencies_while_paused(tracker: DialogueStateTracker) -> bool:
+    """Drop-in for ``MessageProcessor._should_handle_message``: Rasa's answer, and also yes for
+    a paused conversation whose latest message is an emergency."""
+    if rasa_original(MessageProcessor, "_should_handle_message")(tracker):
+        return True
+    latest = tracker.latest_message
+    return latest is not None and (latest.intent or {}).get("name") == EMERGENCY_INTENT
+
+
 # ---- server
 
 # (class, attribute, replacement, is a static method)
@@ -227,6 +247,7 @@ _SWAPS: tuple[tuple[Any, str, Any, bool], ...] = (
     (Event, "resolve_by_type", event_class, True),
     (MessageProcessor, "parse_message", parse_off_loop, False),
     (TemplatedNaturalLanguageGenerator, "generate", generate_with_passed_slots, False),
+    (MessageProcessor, "_should_handle_message", handle_emergencies_while_paused, True),
 )
 
 

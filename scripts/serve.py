@@ -93,21 +93,39 @@ def _local(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
 
 
+def api_enabled(environ: dict[str, str]) -> bool:
+    """Rasa's HTTP API is on unless RASA_ENABLE_API is false (the staff console's live replies
+    and the delivery worker's expired waits go through it)."""
+    raw = environ.get("RASA_ENABLE_API", "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"RASA_ENABLE_API must be true or false, got {raw!r}")
+
+
+def api_token(environ: dict[str, str]) -> str | None:
+    """The token Rasa's API requires: RASA_API_TOKEN, else the one generated once into
+    ``var/rasa-api.key`` (actions.settings.rasa_api_token); None when the API is off."""
+    if not api_enabled(environ):
+        return None
+    from actions.settings import SettingsError, rasa_api_token
+
+    try:
+        return rasa_api_token(environ)
+    except SettingsError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def rasa_api_args(environ: dict[str, str]) -> list[str]:
-    """Rasa's HTTP API (``--enable-api``): off unless RASA_ENABLE_API is true, and then only
-    with RASA_API_TOKEN (``?token=...``) and/or RASA_JWT_SECRET (``Authorization: Bearer``)."""
-    if environ.get("RASA_ENABLE_API", "").strip().lower() not in ("1", "true", "yes", "on"):
+    """Rasa's HTTP API (``--enable-api``), on by default and always with a token
+    (``?token=...``: :func:`api_token`), and with RASA_JWT_SECRET (``Authorization: Bearer``)
+    when set. The Rasa server listens on RASA_HOST (loopback unless changed)."""
+    token = api_token(environ)
+    if token is None:
         return []
-    token = environ.get("RASA_API_TOKEN", "").strip()
+    args = ["--enable-api", "--auth-token", token]
     jwt_secret = environ.get("RASA_JWT_SECRET", "").strip()
-    if not token and not jwt_secret:
-        raise ValueError("RASA_ENABLE_API is on but neither RASA_API_TOKEN nor RASA_JWT_SECRET "
-                         "is set: the API would be open to anyone who can reach the port")
-    if token and len(token) < 16:
-        raise ValueError("RASA_API_TOKEN must be at least 16 characters")
-    args = ["--enable-api"]
-    if token:
-        args += ["--auth-token", token]
     if jwt_secret:
         args += ["--jwt-secret", jwt_secret, "--jwt-method", "HS256"]
     return args
@@ -159,6 +177,18 @@ class Stack:
             **config.extra_env,
         }
         base_env.update(channel_defaults(config, {**os.environ, **base_env}))
+        # Where the other processes reach Rasa's API, and its token (never logged).
+        api_environ = {**os.environ, **config.extra_env}
+        self.api_token = api_token(api_environ)
+        if self.api_token is not None:
+            base_env["RASA_API_TOKEN"] = self.api_token
+            base_env["RASA_API_URL"] = api_environ.get("RASA_API_URL", "").strip() \
+                or self.rasa_url
+        else:  # no API: no one could reply to, or hand back, a paused conversation
+            base_env["LIVE_CHAT"] = "false"
+        # The staff console's address, for the links in alert e-mails.
+        base_env.setdefault("CONSOLE_URL", os.environ.get("CONSOLE_URL", "").strip()
+                            or self.web_url)
         self.services = [
             Service(
                 name="action server",
@@ -176,7 +206,7 @@ class Stack:
                       "--credentials", str(config.credentials),
                       "--interface", config.rasa_host,
                       "--port", str(config.rasa_port),
-                      *rasa_api_args({**os.environ, **config.extra_env})],
+                      *rasa_api_args({**api_environ, "RASA_API_TOKEN": self.api_token or ""})],
                 health_url=f"{self.rasa_url}/",
                 # Sanic reads SANIC_* variables: a larger body gets 413 before any channel code.
                 env={**base_env, "ACTION_SERVER_URL": f"{action_url}/webhook",
@@ -346,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  Clinic assistant is running (ready in {time.monotonic() - started:.0f}s)\n"
             f"  Rasa server     {stack.rasa_url}\n"
             f"    REST channel  POST {stack.rasa_url}/webhooks/rest/webhook\n"
-            f"  Action server   {stack.action_url}\n"
+            + ("    HTTP API      on, with the token of RASA_API_TOKEN or var/rasa-api.key\n"
+               if stack.api_token else "    HTTP API      off (RASA_ENABLE_API=false)\n")
+            + f"  Action server   {stack.action_url}\n"
             f"  Web page        {stack.web_url}/   (chat widget; open it in a browser)\n"
             f"  Staff console   {stack.web_url}/staff\n"
             f"  Delivery worker sends appointment requests to the clinic (see README)\n"

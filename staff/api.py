@@ -22,7 +22,7 @@ from sanic import Blueprint
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from staff import service
+from staff import live, service
 from staff.auth import LockedOutError, LoginRefusedError, Session
 from staff.conversations import ConversationFilter
 from staff.http import (
@@ -69,6 +69,7 @@ async def login(request: Request) -> HTTPResponse:
 
 @api()
 async def logout(request: Request, session: Session) -> HTTPResponse:
+    await blocking(live.mark_absent, staff(request), session.user.username)
     await blocking(staff(request).auth.end_session, session)
     reply = json_reply({"status": "signed out"})
     clear_cookie(reply, request, SESSION_COOKIE)

@@ -29,6 +29,9 @@ from web.settings import WebSettings
 logger = logging.getLogger(__name__)
 
 STAFF_DIR = Path(__file__).resolve().parent
+# Why a live chat was opened (actions.live_store.REASONS), as the live page says it.
+LIVE_REASONS = {"asked": "The patient asked for a person", "staff": "Taken over by staff",
+                "emergency": "Emergency"}
 
 
 @dataclass
@@ -44,11 +47,20 @@ class StaffContext:
     templates: Environment
     clinic: Clinic | None = None  # booking rules (event details) for calendar decisions
     calendar: CalendarClient | None = None  # None: CALENDAR_URL is not set (request mode)
+    # live chats: Rasa's HTTP API (``actions.rasa_api.append_events``; None: not reachable),
+    # and how often the live page's event stream looks for changes (seconds)
+    rasa: Any = None
+    live_poll_seconds: float = 1.0
 
 
 def conversation_url(sender_id: str, suffix: str = "") -> str:
     """The console URL of a conversation (its id percent-encoded, slashes included)."""
     return f"/staff/conversations/{quote(sender_id, safe='')}{suffix}"
+
+
+def live_url(sender_id: str, action: str) -> str:
+    """The console URL of a live-chat form (accept, reply, release, close)."""
+    return f"/staff/live/{quote(sender_id, safe='')}/{action}"
 
 
 def appointment_text(row: dict[str, Any], tz: ZoneInfo) -> str:
@@ -102,7 +114,8 @@ def make_templates(tz: ZoneInfo, region: str) -> Environment:
                        appointment=appointment, appointment_input=appointment_input)
     env.globals.update(
         FLAGS=FLAGS, LANGUAGES=LANGUAGES, STATUSES=STATUSES, KINDS=KINDS, tz_name=tz.key,
-        conversation_url=conversation_url, query=query,
+        conversation_url=conversation_url, query=query, live_url=live_url,
+        LIVE_REASONS=LIVE_REASONS,
     )
     return env
 
@@ -120,6 +133,8 @@ def build_context(settings: WebSettings) -> StaffContext:
     if auth.bootstrap_admin(settings.staff_admin_user, settings.staff_admin_password):
         logger.info("Created the first staff admin account from STAFF_ADMIN_USER")
     auth.prune()
+    from staff.live import default_append_events  # noqa: PLC0415 - staff.live imports this
+
     return StaffContext(
         settings=settings,
         engine=engine,
@@ -132,4 +147,5 @@ def build_context(settings: WebSettings) -> StaffContext:
         templates=make_templates(clinic.tz, clinic.country),
         clinic=clinic,
         calendar=calendar,
+        rasa=default_append_events(),
     )

@@ -415,6 +415,7 @@ class TranscriptItem:
     buttons: list[str] = field(default_factory=list)
     channel: str | None = None
     correctable: bool = False
+    staff: str | None = None  # a bot message a staff member sent in a live chat: who
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "at": iso(self.at)}
@@ -426,6 +427,10 @@ class TranscriptItem:
                         retrieval_confidence=self.retrieval_confidence, channel=self.channel)
         if self.kind == "bot" and self.buttons:
             data["buttons"] = self.buttons
+        if self.kind == "bot":
+            data["event_id"] = self.event_id
+            if self.staff:
+                data["staff"] = self.staff
         if self.kind in ("action", "slot", "form"):
             data["name"] = self.name
         if self.kind == "slot":
@@ -485,7 +490,8 @@ def build_transcript(events: Iterable[dict[str, Any]]) -> list[TranscriptItem]:
             buttons = [str(b.get("title") or b.get("payload") or "")
                        for b in data.get("buttons") or [] if isinstance(b, dict)]
             items.append(TranscriptItem(kind="bot", at=at, text=str(event.get("text") or ""),
-                                        buttons=buttons))
+                                        buttons=buttons, event_id=event.get("_id"),
+                                        staff=staff_of(event)))
         elif kind == "action" and name and name not in HIDDEN_ACTIONS \
                 and not str(name).startswith("utter_"):
             items.append(TranscriptItem(kind="action", at=at, name=str(name)))
@@ -497,6 +503,15 @@ def build_transcript(events: Iterable[dict[str, Any]]) -> list[TranscriptItem]:
         elif kind == "session_started" and not (items and items[-1].kind == "opened"):
             items.append(TranscriptItem(kind="session", at=at))
     return items
+
+
+def staff_of(event: dict[str, Any]) -> str | None:
+    """The staff member who sent a bot message in a live chat (metadata ``staff`` with
+    ``live: true``, as the console appends it), else None."""
+    metadata = event.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("live") and metadata.get("staff"):
+        return str(metadata["staff"])[:64]
+    return None
 
 
 def _slot_worth_showing(name: str, value: Any) -> bool:
@@ -543,7 +558,8 @@ def transcript_text(
                 intent = f"   [intent {item.shown_intent}{confidence}]"
             lines.append(f"{when(item.at)}  Patient: {_one_line(item.text)}{intent}")
         elif item.kind == "bot":
-            lines.append(f"{when(item.at)}  Assistant: {_indent(item.text, pad + '  ')}")
+            who = f"Staff ({item.staff})" if item.staff else "Assistant"
+            lines.append(f"{when(item.at)}  {who}: {_indent(item.text, pad + '  ')}")
             if item.buttons:
                 lines.append(f"{pad}  buttons: {' | '.join(item.buttons)}")
         elif item.kind == "action":

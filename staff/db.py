@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from actions import live_store
 from actions.storage import (
     as_utc,
     create_tables,
@@ -149,6 +150,7 @@ def staff_engine(url: str) -> Engine:
     """The DATABASE_URL engine (shared with actions.storage) with the staff tables created."""
     engine = get_engine(url)
     create_tables(metadata, engine)
+    live_store.ensure_tables(engine)  # live chats: written by the action server and the console
     return engine
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import String, and_, cast, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from actions import live_store
 from actions.contact import find_email, find_phone
 from actions.storage import deliveries_table, notices_table, requests_table, utcnow
 from staff.conversations import json_field
@@ -40,6 +41,9 @@ from staff.db import (
 logger = logging.getLogger(__name__)
 
 DELETED = "[deleted]"
+# Audit entries whose target is a conversation id: "[deleted]" once the conversation is.
+CONVERSATION_ACTIONS = ("view", "export_transcript", "live.accept", "live.release",
+                        "live.close")
 
 
 @dataclass
@@ -205,9 +209,12 @@ class Privacy:
                                                  notices_table.c.request_id, request_ids)
             counts.requests = delete_where_in(conn, requests_table, requests_table.c.id,
                                               request_ids)
+            # live chats with staff: who took the conversation (the messages are its events)
+            delete_where_in(conn, live_store.live_chats_table,
+                            live_store.live_chats_table.c.sender_id, senders)
             for chunk in chunked(senders):
                 conn.execute(update(audit_table).where(audit_table.c.target.in_(chunk))
-                             .where(audit_table.c.action.in_(("view", "export_transcript")))
+                             .where(audit_table.c.action.in_(CONVERSATION_ACTIONS))
                              .values(target=DELETED))
         return counts
 

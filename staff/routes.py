@@ -14,7 +14,7 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from staff import api, service
+from staff import api, live, live_views, service
 from staff.auth import LockedOutError, LoginRefusedError, Session
 from staff.context import STAFF_DIR, build_context, conversation_url
 from staff.conversations import ConversationFilter
@@ -99,6 +99,7 @@ async def login_submit(request: Request) -> HTTPResponse:
 
 @page()
 async def logout(request: Request, session: Session) -> HTTPResponse:
+    await blocking(live.mark_absent, staff(request), session.user.username)
     await blocking(staff(request).auth.end_session, session)
     reply = no_store(response.redirect(f"{LOGIN_URL}?signed_out=1", status=303))
     clear_cookie(reply, request, SESSION_COOKIE)
@@ -379,6 +380,7 @@ def register(app: Sanic, settings: WebSettings) -> None:
         name = f"{handler.__name__}_{methods[0].lower()}"
         blueprint.add_route(handler, uri, methods=list(methods), name=name)
     api.add_routes(blueprint)
+    live_views.add_routes(blueprint)
     app.blueprint(blueprint)
 
     async def start_staff(app: Sanic, _loop: object) -> None:

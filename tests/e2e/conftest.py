@@ -22,6 +22,8 @@ from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port
 from tests.e2e.calendar_rig import CalendarRig, calendar_servers
 from tests.fake_twilio import FakeTwilio
 
+E2E_API_TOKEN = "e2e-rasa-api-token-" + "k" * 24
+
 
 @dataclass
 class Assistant:
@@ -39,6 +41,12 @@ class Assistant:
     @property
     def rasa_url(self) -> str:
         return self.stack.rasa_url
+
+    @property
+    def api_token(self) -> str:
+        """The token of Rasa's HTTP API (on, as with `make run`)."""
+        assert self.stack.api_token
+        return self.stack.api_token
 
     @property
     def web_url(self) -> str:
@@ -99,6 +107,12 @@ def assistant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Assistant]:
                 "DELIVERY_RETRY_SECONDS": "1",
                 "DELIVERY_RETRY_MAX_SECONDS": "2",
                 "DELIVERY_POLL_MS": "200",
+                # Rasa's HTTP API (on by default) with a fixed token; live chats whenever staff
+                # are signed in, whatever the time the tests run
+                "RASA_API_TOKEN": E2E_API_TOKEN,
+                "LIVE_CHAT_HOURS": "always",
+                # no alert e-mails for the hundreds of red flags the tests send (unit-tested)
+                "LIVE_ALERTS": "false",
             },
         )
     )

@@ -1,5 +1,6 @@
-"""What is reachable: Rasa's HTTP API is off unless configured with a token, and then refuses
-calls without it; the action server listens on loopback only."""
+"""What is reachable: Rasa's HTTP API is on (the staff console's live replies go through it)
+and refuses calls without its token; RASA_ENABLE_API=false turns it off; the action server
+listens on loopback only."""
 
 from __future__ import annotations
 
@@ -15,17 +16,30 @@ from scripts.serve import Stack, StackConfig, free_port
 API_TOKEN = "test-api-token-" + "t" * 24
 
 
-@pytest.mark.parametrize(("method", "path"), [
+@pytest.mark.parametrize(("method", "path"), [  # (GET /version is public in Rasa)
     ("GET", "/status"),
-    ("GET", "/version"),
     ("POST", "/model/parse"),
     ("GET", "/conversations/someone/tracker"),
     ("POST", "/conversations/someone/messages"),
     ("PUT", "/model"),
 ])
-def test_rasa_http_api_is_off_by_default(assistant, method, path):
+def test_rasa_http_api_refuses_calls_without_the_token(assistant, method, path):
     reply = requests.request(method, assistant.rasa_url + path, json={"text": "hi"}, timeout=10)
-    assert reply.status_code in (404, 405)
+    assert reply.status_code == 401
+    wrong = requests.request(method, assistant.rasa_url + path, json={"text": "hi"},
+                             params={"token": "wrong-token-xxxxxxxxxxxx"}, timeout=10)
+    assert wrong.status_code == 401
+
+
+def test_the_api_token_reaches_the_other_processes_and_is_not_logged(assistant):
+    status = requests.get(assistant.rasa_url + "/status", params={"token": assistant.api_token},
+                          timeout=10)
+    assert status.status_code == 200
+    for service in assistant.stack.services:
+        assert service.name == "rasa server" or \
+            service.env.get("RASA_API_TOKEN") == assistant.api_token
+    for log in assistant.log_dir.glob("*.log"):
+        assert assistant.api_token not in log.read_text(errors="replace"), log.name
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -86,6 +100,20 @@ def test_enabled_api_refuses_calls_without_the_token(api_server, method, path):
     assert allowed.status_code == 200
 
 
-def test_api_cannot_be_enabled_without_a_token():
+def test_api_is_never_open_and_can_be_turned_off(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="RASA_API_TOKEN"):
-        Stack(StackConfig(only=("rasa server",), extra_env={"RASA_ENABLE_API": "true"}))
+        Stack(StackConfig(only=("rasa server",), extra_env={"RASA_API_TOKEN": "short"}))
+    off = Stack(StackConfig(only=("rasa server",), extra_env={"RASA_ENABLE_API": "false"}))
+    assert "--enable-api" not in off.services[0].argv and off.api_token is None
+    assert off.services[0].env["LIVE_CHAT"] == "false"  # no one could reply or hand back
+    # no RASA_API_TOKEN: one generated once into var/ (here a temporary file), given to Rasa
+    from actions import settings
+
+    monkeypatch.setattr(settings, "RASA_API_TOKEN_FILE", tmp_path / "rasa-api.key")
+    monkeypatch.delenv("RASA_API_TOKEN", raising=False)
+    first = Stack(StackConfig(only=("rasa server",)))
+    second = Stack(StackConfig(only=("rasa server",)))
+    token = (tmp_path / "rasa-api.key").read_text()
+    assert first.api_token == second.api_token == token
+    argv = first.services[0].argv
+    assert argv[argv.index("--auth-token") + 1] == token

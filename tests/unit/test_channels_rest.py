@@ -91,6 +91,23 @@ async def test_a_turn_without_replies_gets_the_apology_in_the_conversations_lang
     assert [m.text for m in agent.received] == ["quiero una cita", "book an appointment"]
 
 
+async def test_a_paused_conversation_gets_no_apology(monkeypatch):
+    """A person has the conversation (Rasa's pause, docs/live-chat.md): no bot reply is the
+    expected answer, not a failure."""
+    from rasa.shared.core.events import ConversationPaused, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from tests.unit.test_limits import domain
+
+    agent = StubAgent()
+    await agent.tracker_store.save(DialogueStateTracker.from_events(
+        "live", [UserUttered("a person please"), ConversationPaused()], domain().slots))
+    app = await rest_app(monkeypatch, agent)
+    status, reply = await post(app, {"sender": "live", "message": "hello? anyone there"})
+    assert status == 200 and reply == []
+    assert [m.text for m in agent.received] == ["hello? anyone there"]
+
+
 async def test_ordinary_replies_pass_through(monkeypatch):
     agent = StubAgent(replies=["¡Hola!"])
     await conversation(agent, "es-patient", "es")

@@ -23,7 +23,13 @@ from rasa.nlu.featurizers.dense_featurizer.spacy_featurizer import SpacyFeaturiz
 from rasa.nlu.tokenizers.spacy_tokenizer import SpacyTokenizer
 from rasa.nlu.utils.spacy_utils import SpacyNLP
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ConversationPaused,
+    Event,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.importers.importer import ResponsesSyncImporter, TrainingDataImporter
 from rasa.shared.nlu.constants import ENTITIES, TEXT
@@ -176,6 +182,8 @@ def test_apply_installs_each_swap_once(monkeypatch):
     assert SpacyEntityExtractor.process is extract_entities
     assert MessageProcessor.parse_message is rasa_changes.parse_off_loop
     assert TemplatedNaturalLanguageGenerator.generate is rasa_changes.generate_with_passed_slots
+    assert MessageProcessor._should_handle_message is \
+        rasa_changes.handle_emergencies_while_paused
     assert rasa_changes.rasa_original(SpacyNLP, "_doc_for_text") is not doc_without_entities
 
 
@@ -331,3 +339,41 @@ def test_a_response_is_chosen_with_the_slots_passed_along_and_otherwise_as_rasa_
     assert run(original) == run(rasa_changes.generate_with_passed_slots) == "Hola"
     # a keyword argument that is not a slot changes nothing
     assert run(rasa_changes.generate_with_passed_slots, name="es") == "Hola"
+
+
+def paused_tracker(intent: str, paused: bool = True) -> DialogueStateTracker:
+    events = [ActionExecuted("action_listen")]
+    if paused:
+        events.append(ConversationPaused())
+    events.append(UserUttered("text", intent={"name": intent, "confidence": 1.0}))
+    return DialogueStateTracker.from_events("patient-1", events)
+
+
+@pytest.mark.parametrize(("intent", "paused", "handled"), [
+    ("greet", False, True),
+    ("emergency", False, True),
+    ("restart", True, True),  # Rasa's own exception
+    ("greet", True, False),  # a person has it: no bot reply
+    ("request_human", True, False),
+    ("emergency", True, True),  # the change: emergencies first, also while paused
+])
+def test_a_paused_conversation_is_handled_only_for_an_emergency(intent, paused, handled):
+    tracker = paused_tracker(intent, paused)
+    rasa_says = rasa_changes.rasa_original(MessageProcessor, "_should_handle_message")(tracker)
+    assert rasa_changes.handle_emergencies_while_paused(tracker) is handled
+    if intent != "emergency" or not paused:
+        assert rasa_says is handled  # everything else exactly as Rasa decides
+
+
+def test_rasas_prediction_loop_asks_should_handle_message_each_step():
+    """The change works through Rasa's prediction loop asking ``_should_handle_message``
+    before each prediction (rasa/core/processor.py); the loop ends at action_listen, so the
+    emergency rule runs once and nothing resumes the conversation."""
+    import inspect
+
+    source = inspect.getsource(MessageProcessor._run_prediction_loop)
+    assert "self._should_handle_message(tracker)" in source
+    tracker = paused_tracker("emergency")
+    tracker.update(ActionExecuted("action_emergency"))
+    tracker.update(SlotSet("flag_emergency", True))
+    assert tracker.is_paused()

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
 from actions.handoff import ActionOfferHandoff
 from actions.safety import ActionEmergency
+
+
+@pytest.fixture(autouse=True)
+def clinic_database(settings_env, monkeypatch):
+    """A temporary clinic database: the actions look for staff signed in (actions/live.py)."""
+    monkeypatch.setenv("RASA_API_TOKEN", "unit-test-token-0123456789")
+    from actions.settings import get_settings
+
+    get_settings.cache_clear()
 
 
 def slots(events):

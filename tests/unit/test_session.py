@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+
+from actions import live, live_store
 from actions.clinic import get_clinic
 from actions.session import ActionSessionStart
+from actions.settings import get_settings
+from actions.storage import get_engine
 from tests.conftest import variation
+
+
+@pytest.fixture(autouse=True)
+def clinic_database(settings_env, monkeypatch):
+    """A temporary clinic database: the session start looks for an open live chat."""
+    monkeypatch.setenv("RASA_API_TOKEN", "unit-test-token-0123456789")
+    get_settings.cache_clear()
+
+
+async def test_a_new_session_during_a_live_chat_stays_paused(dispatcher, make_tracker, domain):
+    engine = live.ready(get_engine(get_settings().database_url))
+    live_store.open_chat(engine, "live-1", "rest", "en", "asked", timedelta(minutes=5))
+    events = await ActionSessionStart().run(dispatcher, make_tracker(sender_id="live-1"), domain)
+    assert [e["event"] for e in events[-2:]] == ["action", "pause"]
+    others = await ActionSessionStart().run(dispatcher, make_tracker(sender_id="other"), domain)
+    assert others[-1]["event"] == "action"
 
 
 async def test_session_start_fills_clinic_slots_and_listens(dispatcher, make_tracker, domain):
