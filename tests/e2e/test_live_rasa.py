@@ -7,6 +7,7 @@ the delivery worker with the leave-a-message flow."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 import uuid
 from collections.abc import Iterator
@@ -152,7 +153,10 @@ def test_a_widget_patient_gets_the_staff_message_on_the_socket(assistant, domain
             await client.disconnect()
         return texts
 
-    texts = asyncio.run(scenario())
+    # in a thread of its own: the browser tests' Playwright keeps an event loop running in this
+    # one for the whole session
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        texts = pool.submit(asyncio.run, scenario()).result()
     assert texts[-1] == "Hello, Ana here from the front desk"
     waiting = texts.index(render(domain, "utter_live_waiting", minutes=2))
     assert texts[waiting + 1:] == ["Hello, Ana here from the front desk"]
