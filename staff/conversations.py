@@ -343,18 +343,21 @@ class ConversationStore:
                 .where(events_table.c.sender_id == sender_id)
                 .order_by(events_table.c.id)
             ).all()
-        events = []
-        for row in rows:
-            try:
-                data = json.loads(row.data) if row.data else {}
-            except ValueError:
-                data = {}
-            if not isinstance(data, dict):
-                data = {}
-            data.setdefault("event", row.type_name)
-            data["_id"] = row.id
-            events.append(data)
-        return events
+        return [event_of_row(row) for row in rows]
+
+
+def event_of_row(row: Any) -> dict[str, Any]:
+    """One stored event (a row with ``id``, ``type_name``, ``data``): its JSON plus ``_id``; a
+    row whose JSON is broken is an event of its type with nothing else."""
+    try:
+        data = json.loads(row.data) if row.data else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    data.setdefault("event", row.type_name)
+    data["_id"] = row.id
+    return data
 
 
 # ---- one conversation in Python ----------------------------------------------------------------

@@ -20,7 +20,6 @@ Every function here blocks (database, HTTP): the handlers run them in worker thr
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -33,7 +32,7 @@ from sqlalchemy import and_, delete, func, select, update
 from actions import live_store, rasa_api
 from actions.live_store import LiveChat
 from staff.context import StaffContext
-from staff.conversations import TranscriptItem, build_transcript, compute_flags
+from staff.conversations import TranscriptItem, build_transcript, compute_flags, event_of_row
 from staff.db import audit, events_table
 
 logger = logging.getLogger(__name__)
@@ -359,19 +358,7 @@ def _new_events(ctx: StaffContext, senders: Sequence[str], after: int) -> list[d
             .where(events_table.c.sender_id.in_(list(senders)))
             .where(events_table.c.id > after)
             .order_by(events_table.c.id).limit(1000)).all()
-    found = []
-    for row in rows:
-        try:
-            data = json.loads(row.data) if row.data else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        data.setdefault("event", row.type_name)
-        data["_id"] = row.id
-        data["_sender"] = row.sender_id
-        found.append(data)
-    return found
+    return [{**event_of_row(row), "_sender": row.sender_id} for row in rows]
 
 
 def max_event_id(ctx: StaffContext) -> int:
