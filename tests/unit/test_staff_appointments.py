@@ -9,7 +9,6 @@ e2e suite); the session cookie and CSRF token are sent as a browser or API clien
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from staff.auth import Auth, Passwords
 from staff.context import StaffContext, make_templates
 from staff.db import audit_entries, get_request, request_history, staff_engine
 from tests.caldav_server import CalDavServer
+from tests.unit.asgi import AsgiClient, Reply
 from web.settings import WebSettings
 
 UTC = timezone.utc
@@ -44,85 +44,6 @@ SECRET = "unit-test-staff-secret-" + "x" * 32
 def next_tuesday() -> date:
     today = datetime.now(TZ).date() + timedelta(days=7)
     return today + timedelta(days=(1 - today.weekday()) % 7)
-
-
-# ---- a minimal ASGI client for the Sanic app ---------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class AsgiClient:
-    """Requests to an ASGI app on a private event loop, with the lifespan started first."""
-
-    def __init__(self, app: Sanic) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self._lifespan: asyncio.Queue = asyncio.Queue()
-        self._lifespan_out: asyncio.Queue = asyncio.Queue()
-        self._task = self.loop.create_task(self.app(
-            {"type": "lifespan", "asgi": {"version": "3.0"}},
-            self._lifespan.get, self._lifespan_out.put))
-        self._lifespan_message("startup")
-
-    def _lifespan_message(self, what: str) -> None:
-        async def exchange() -> dict:
-            await self._lifespan.put({"type": f"lifespan.{what}"})
-            return await asyncio.wait_for(self._lifespan_out.get(), 30)
-
-        answer = self.loop.run_until_complete(exchange())
-        assert answer["type"] == f"lifespan.{what}.complete", answer
-
-    def close(self) -> None:
-        try:
-            self._lifespan_message("shutdown")
-            # Sanic 21.12 then goes on to handle a request the lifespan scope does not have
-            # (AttributeError); the shutdown itself is complete at this point.
-            self.loop.run_until_complete(asyncio.gather(self._task, return_exceptions=True))
-        finally:
-            self.loop.close()
-
-    def request(self, method: str, path: str, body: bytes = b"",
-                headers: dict[str, str] | None = None) -> Reply:
-        path, _, query = path.partition("?")
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": query.encode(), "root_path": "",
-            "headers": [(b"host", b"console.test"), *[(k.lower().encode(), v.encode())
-                                                      for k, v in (headers or {}).items()]],
-            "client": ("127.0.0.1", 50000), "server": ("console.test", 80),
-        }
-        sent: list[dict] = []
-        messages = [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive() -> dict:
-            if messages:
-                return messages.pop(0)
-            await asyncio.sleep(3600)  # the client never disconnects first
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            sent.append(message)
-
-        self.loop.run_until_complete(asyncio.wait_for(self.app(scope, receive, send), 30))
-        start = next(m for m in sent if m["type"] == "http.response.start")
-        reply_headers: dict[str, str] = {}
-        for key, value in start.get("headers", []):
-            reply_headers[key.decode().lower()] = value.decode()
-        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-        return Reply(start["status"], reply_headers, body)
 
 
 @dataclass
