@@ -8,6 +8,12 @@ Rasa's ``SocketIOInput`` accepts connections from any origin and crashes on malf
   assistant in its visitors' names;
 * ignores events that are not objects and answers an over-long message politely instead of
   passing it to the model, in the patient's language (``channels/limits.py``);
+* with several Rasa servers (``redis_url``, ``credentials.yml`` takes it from
+  ``LOCK_STORE_URL``), shares its sockets through Redis (python-socketio's
+  ``AsyncRedisManager``): a message for a widget connected to server A but sent by server B (a
+  staff line appended through B's HTTP API, a reply after the load balancer moved the patient)
+  is published on Redis and delivered by A. With one server (empty URL) sockets stay in memory,
+  as in Rasa;
 * keeps Rasa's behaviour otherwise (``session_persistence``: a conversation survives a page
   reload because the widget sends back its session id).
 """
@@ -19,13 +25,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from rasa.core.channels.channel import UserMessage, decode_bearer_token
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from channels.limits import (
     DEFAULT_MAX_MESSAGE_CHARS,
@@ -38,9 +45,9 @@ from channels.limits import (
     reply,
     valid_sender,
 )
+from components.lock_store import redis_settings
 
 logger = logging.getLogger(__name__)
-
 
 
 def parse_origins(raw: str | list[str] | None) -> list[str]:
@@ -49,6 +56,23 @@ def parse_origins(raw: str | list[str] | None) -> list[str]:
         return []
     items = raw if isinstance(raw, list) else str(raw).split(",")
     return [item.strip().rstrip("/") for item in items if item and item.strip()]
+
+
+def socket_manager(redis_url: str | None) -> AsyncRedisManager | None:
+    """The socket.io client manager several Rasa servers share: ``AsyncRedisManager`` on the
+    lock store's Redis (channel ``<key prefix>:socketio``), or None (in memory) for an empty URL.
+
+    Creating it connects to nothing: python-socketio opens the connection on the first message.
+    """
+    if not redis_url or not redis_url.strip():
+        return None
+    settings = redis_settings(redis_url.strip())  # the lock store's checks, same messages
+    parts = urlsplit(redis_url.strip())
+    url = urlunsplit((parts.scheme, parts.netloc, parts.path or "/0", "", ""))
+    logger.info("socket.io: sockets shared by the Rasa servers through Redis at %s:%s",
+                settings["host"], settings["port"])
+    # no socket timeout: the listening connection waits for messages as long as it takes
+    return AsyncRedisManager(url, channel=f"{settings['key_prefix']}:socketio")
 
 
 class CountingSocketIOOutput(SocketIOOutput):
@@ -84,10 +108,12 @@ class ClinicSocketIOInput(SocketIOInput):
         )
         channel.allowed_origins = parse_origins(credentials.get("cors_allowed_origins"))
         channel.max_message_chars = max_chars(credentials.get("max_message_chars"))
+        channel.redis_url = str(credentials.get("redis_url") or "")
         return channel
 
     allowed_origins: list[str] = []  # noqa: RUF012 - set per instance in from_credentials
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
+    redis_url: str = ""  # several Rasa servers: the Redis their sockets share
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
@@ -95,7 +121,8 @@ class ClinicSocketIOInput(SocketIOInput):
         if not self.allowed_origins:
             logger.warning("socket.io: no allowed origins configured; browsers cannot connect")
         # python-engineio checks the Origin header of every connection against this list.
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins)
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins,
+                          client_manager=socket_manager(self.redis_url))
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
 

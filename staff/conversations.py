@@ -47,6 +47,9 @@ FLAGS: dict[str, str] = {
     "privacy": "Asked to delete their data",
 }
 MESSAGE_TYPES = ("user", "bot")
+# How Rasa stores an intent triggered through its API (rasa.shared.core.constants; the console
+# does not import Rasa, a unit test checks the two agree)
+EXTERNAL_MESSAGE_PREFIX = "EXTERNAL: "
 LANGUAGES: dict[str, str] = {"en": "English", "es": "Spanish"}  # the ones the assistant speaks
 FALLBACK_ACTIONS = ("action_default_fallback", "utter_default")
 # Slots not worth showing in a transcript: clinic facts, form bookkeeping.
@@ -405,7 +408,7 @@ def compute_flags(events: Iterable[dict[str, Any]], has_request: bool = False) -
 
 @dataclass
 class TranscriptItem:
-    kind: str  # user | bot | action | slot | form | session | opened
+    kind: str  # user | bot | action | slot | form | session | opened | external
     at: datetime | None
     text: str = ""
     event_id: int | None = None
@@ -422,8 +425,10 @@ class TranscriptItem:
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "at": iso(self.at)}
-        if self.kind in ("user", "bot"):
+        if self.kind in ("user", "bot", "external"):
             data["text"] = self.text
+        if self.kind == "external":
+            data["intent"] = self.name
         if self.kind == "user":
             data.update(event_id=self.event_id, intent=self.intent, confidence=self.confidence,
                         retrieval_intent=self.retrieval_intent,
@@ -465,6 +470,25 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def is_external(event: dict[str, Any]) -> bool:
+    """A user event Rasa made for an intent triggered through its API
+    (``UserUttered.create_external``), not a message someone typed."""
+    metadata = event.get("metadata") if isinstance(event.get("metadata"), dict) else {}
+    return bool(metadata.get("is_external")) or \
+        str(event.get("text") or "").startswith(EXTERNAL_MESSAGE_PREFIX)
+
+
+def external_text(intent: str | None, parse_data: dict[str, Any]) -> str:
+    """What staff read for an intent triggered through Rasa's API (``EXTERNAL: <intent>``):
+    the delivery worker's hand-back of a live chat no one accepted in time, or another trigger."""
+    entities = {e.get("entity"): e.get("value") for e in parse_data.get("entities") or []
+                if isinstance(e, dict)}
+    if intent == "request_human" and entities.get("live_chat") == "unavailable":
+        return "No one from the staff joined in time: back to the assistant, which offered " \
+               "to take a message"
+    return f"Triggered by the system (not typed by the patient): {intent or 'unknown'}"
+
+
 def build_transcript(events: Iterable[dict[str, Any]]) -> list[TranscriptItem]:
     """What staff read: messages, intents, actions, form starts and ends, slot changes."""
     items: list[TranscriptItem] = []
@@ -479,8 +503,12 @@ def build_transcript(events: Iterable[dict[str, Any]]) -> list[TranscriptItem]:
             if intent == "session_start":  # the chat widget opening (not typed by anyone)
                 items.append(TranscriptItem(kind="opened", at=at))
                 continue
-            retrieval_intent, retrieval_confidence = _retrieval(parse_data, intent)
             text = str(event.get("text") or "")
+            if is_external(event):  # Rasa's trigger_intent, not typed by anyone
+                items.append(TranscriptItem(kind="external", at=at, name=intent,
+                                            text=external_text(intent, parse_data)))
+                continue
+            retrieval_intent, retrieval_confidence = _retrieval(parse_data, intent)
             items.append(TranscriptItem(
                 kind="user", at=at, text=text, event_id=event.get("_id"), intent=intent,
                 confidence=_number(intent_data.get("confidence")),
@@ -576,6 +604,8 @@ def transcript_text(
             lines.append(f"{when(item.at)}  --- new session ---")
         elif item.kind == "opened":
             lines.append(f"{when(item.at)}  (chat opened)")
+        elif item.kind == "external":
+            lines.append(f"{when(item.at)}  ({item.text})")
     return "\n".join(lines) + "\n"
 
 

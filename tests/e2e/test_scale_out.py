@@ -1,9 +1,11 @@
 """Two Rasa servers behind one address share conversations and locks: nothing interleaves.
 
 Real processes on loopback, started by this module: a throwaway PostgreSQL (conversations in
-``events``, requests in ``requests``) and Redis (conversation locks), ONE action server, ONE
-delivery worker, and TWO Rasa servers, A and B, with the same ``TRACKER_DATABASE_URL``,
-``DATABASE_URL`` and ``LOCK_STORE_URL``: what a load balancer in front of several machines sees.
+``events``, requests in ``requests``) and Redis (conversation locks, the widget's sockets), ONE
+action server, ONE delivery worker, ONE web server (the staff console) and TWO Rasa servers, A
+and B, with the same ``TRACKER_DATABASE_URL``, ``DATABASE_URL`` and ``LOCK_STORE_URL``: what a
+load balancer in front of several machines sees. Each is a process of its own, so a test can
+restart any one of them.
 
 * one patient's booking sent alternately to A and B completes;
 * 20 patients booking at once (7 turns each), each message to a random server: every
@@ -11,7 +13,9 @@ delivery worker, and TWO Rasa servers, A and B, with the same ``TRACKER_DATABASE
   replies it got, nothing of another message in between) and every booking is stored and
   e-mailed once;
 * several messages of ONE patient sent at the same moment to both servers are handled one at a
-  time (the Redis lock store): each stored message is followed by its own replies, none is lost.
+  time (the Redis lock store): each stored message is followed by its own replies, none is lost;
+* a live chat with the widget on A and the console on B's API: every staff line reaches the
+  widget, and the chat survives a restart of each process in turn.
 
 The lock store itself (``components/lock_store.py``) is checked first, in this process: how the
 URL picks the store, that a wrong class path or an unreachable Redis stops Rasa loudly, and that
@@ -32,20 +36,25 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg2
 import pytest
 import requests
+import socketio
 import yaml
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
 from rasa.shared.exceptions import ConnectionException
 from rasa.utils.endpoints import EndpointConfig
+from sqlalchemy import update
 
-from actions.storage import get_engine, list_requests
+from actions import live_store, rasa_api
+from actions.storage import get_engine, list_requests, utcnow
 from components.lock_store import AtomicRedisLockStore, UrlLockStore, lock_store_from_url
 from scripts.serve import DEFAULT_MODEL, Stack, StackConfig, free_port, start_together
+from staff.live import patient_line
 from tests.conftest import render
 from tests.services import PostgresServer, RedisServer, ServiceMissingError
 from tests.smtp_sink import SmtpSink
@@ -55,6 +64,7 @@ logger = logging.getLogger(__name__)
 REFERENCE_RE = re.compile(r"\bPMR-[A-Z2-9]{6}\b")
 MODEL = Path(os.environ.get("RASA_MODEL") or DEFAULT_MODEL)
 SENDERS = 20
+STAFF_PASSWORD = "correct horse battery staple"
 BOOKING = [
     "I'd like to book an appointment",
     "Maria Lopez",
@@ -171,11 +181,24 @@ def domain() -> dict[str, Any]:
 
 @dataclass
 class Cluster:
-    servers: list[Stack]  # Rasa server A (with the delivery worker) and Rasa server B
+    servers: list[Stack]  # Rasa servers A and B
     database_url: str
     tracker_database_url: str
     redis: RedisServer
     smtp: SmtpSink
+    # every process by name: "action server", "rasa a", "rasa b", "delivery worker", "web
+    # server" (the staff console); the worker and the console use B's HTTP API
+    processes: dict[str, Stack]
+
+    @property
+    def console_url(self) -> str:
+        return self.processes["web server"].web_url
+
+    def restart(self, name: str) -> None:
+        """Stop one process (SIGTERM, like a deploy) and start it again; wait until it answers."""
+        stack = self.processes[name]
+        stack.stop()
+        stack.start()
 
     def send(self, server: int, sender: str, message: str) -> list[str]:
         reply = requests.post(f"{self.servers[server].rasa_url}/webhooks/rest/webhook",
@@ -212,6 +235,7 @@ def cluster(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
         smtp = cleanup.enter_context(SmtpSink(free_port()))
         tracker_database_url = pg.create_database("conversations")
         database_url = pg.create_database("clinic")
+        web_port = free_port()
         env = {
             "TRACKER_DATABASE_URL": tracker_database_url,
             "DATABASE_URL": database_url,
@@ -222,22 +246,37 @@ def cluster(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
             "DELIVERY_RETRY_SECONDS": "1",
             "DELIVERY_RETRY_MAX_SECONDS": "2",
             "DELIVERY_POLL_MS": "200",
+            # live chats (Rasa's HTTP API on every server, one token), whatever the time
+            "RASA_API_TOKEN": "scale-out-api-token-" + "k" * 24,
+            "LIVE_CHAT_HOURS": "always",
+            "LIVE_ALERTS": "false",
+            "WEB_ALLOWED_ORIGINS": f"http://127.0.0.1:{web_port}",
+            "STAFF_ADMIN_USER": "admin",
+            "STAFF_ADMIN_PASSWORD": STAFF_PASSWORD,
+            "STAFF_SECRET_KEY": "scale-out-secret-key-" + "x" * 32,
+            # a restart does not wait Sanic's 15 s for the widget's open connection to end
+            "SANIC_GRACEFUL_SHUTDOWN_TIMEOUT": "2",
         }
-        action_port = free_port()
-        stacks = [
-            Stack(StackConfig(action_port=action_port, log_dir=base / "actions", model=MODEL,
-                              extra_env=env, only=("action server",))),
-            Stack(StackConfig(rasa_port=free_port(), action_port=action_port, model=MODEL,
-                              log_dir=base / "a", extra_env=env,
-                              only=("rasa server", "delivery worker"))),
-            Stack(StackConfig(rasa_port=free_port(), action_port=action_port, model=MODEL,
-                              log_dir=base / "b", extra_env=env, only=("rasa server",))),
-        ]
-        for stack in stacks:
+        action_port, port_a, port_b = free_port(), free_port(), free_port()
+
+        def process(name: str, service: str, rasa_port: int) -> Stack:
+            return Stack(StackConfig(rasa_port=rasa_port, action_port=action_port,
+                                     web_port=web_port, model=MODEL, extra_env=env,
+                                     log_dir=base / name.replace(" ", "-"), only=(service,)))
+
+        processes = {
+            "action server": process("action server", "action server", port_a),
+            "rasa a": process("rasa a", "rasa server", port_a),
+            "rasa b": process("rasa b", "rasa server", port_b),
+            "delivery worker": process("delivery worker", "delivery worker", port_b),
+            "web server": process("web server", "web server", port_b),
+        }
+        for stack in processes.values():
             cleanup.callback(stack.stop)
-        start_together(stacks)  # the two Rasa servers load their models side by side
-        yield Cluster(servers=stacks[1:], database_url=database_url,
-                      tracker_database_url=tracker_database_url, redis=redis_server, smtp=smtp)
+        start_together(list(processes.values()))  # the Rasa servers load side by side
+        yield Cluster(servers=[processes["rasa a"], processes["rasa b"]],
+                      database_url=database_url, tracker_database_url=tracker_database_url,
+                      redis=redis_server, smtp=smtp, processes=processes)
 
 
 def expected_booking(domain: dict[str, Any]) -> list[Callable[[list[str]], bool]]:
@@ -377,3 +416,170 @@ def test_one_patient_messages_at_once_on_both_servers_are_taken_in_turn(
     assert render(domain, "utter_faq/opening_hours") in answers[questions[0]]
     # every ticket was returned: no lock is left behind in Redis
     assert not list(cluster.redis.client().scan_iter("clinic:lock:*"))
+
+
+# ---- a live chat across the servers, and restarts mid-chat --------------------------------
+
+
+class SocketPatient:
+    """A patient's widget: a socket.io client (polling transport, in its own threads) on one
+    Rasa server, with the widget's persistent session id; it can move to another server."""
+
+    def __init__(self, origin: str, session_id: str) -> None:
+        self.origin = origin
+        self.session_id = session_id
+        self.received: list[str] = []
+        self.client: socketio.Client | None = None
+
+    def connect(self, rasa_url: str) -> None:
+        client = socketio.Client(reconnection=False)
+        confirmed = threading.Event()
+        client.on("bot_uttered", lambda data: self.received.append(str(data.get("text"))))
+        client.on("session_confirm", lambda _data: confirmed.set())
+        client.connect(rasa_url, headers={"Origin": self.origin}, transports=["polling"],
+                       socketio_path="socket.io", wait_timeout=30)
+        client.emit("session_request", {"session_id": self.session_id})
+        assert confirmed.wait(30), "no session_confirm"
+        self.client = client
+
+    def disconnect(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client = None
+
+    def say(self, text: str) -> None:
+        assert self.client is not None
+        self.client.emit("user_uttered", {"message": text, "session_id": self.session_id})
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        wait_for(lambda: text in self.received, timeout, f"the widget to show {text!r}")
+
+
+@dataclass
+class Console:
+    """The staff console's JSON API, signed in."""
+
+    base: str
+    http: requests.Session
+    csrf: str
+
+    @classmethod
+    def sign_in(cls, base: str) -> Console:
+        http = requests.Session()
+        reply = http.post(f"{base}/staff/api/login", timeout=30,
+                          json={"username": "admin", "password": STAFF_PASSWORD})
+        assert reply.status_code == 200, reply.text
+        return cls(base=base, http=http, csrf=reply.json()["csrf_token"])
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        return self.http.post(self.base + path, json=body or {}, timeout=60,
+                              headers={"X-CSRF-Token": self.csrf})
+
+    def chat(self, sender: str) -> dict[str, Any] | None:
+        reply = self.http.get(f"{self.base}/staff/api/live", timeout=60)
+        assert reply.status_code == 200, reply.text
+        return next((c for c in reply.json()["chats"] if c["sender_id"] == sender), None)
+
+    def patient_lines(self, sender: str) -> list[str]:
+        chat = self.chat(sender)
+        return [m["text"] for m in (chat or {}).get("messages", []) if m["kind"] == "user"]
+
+
+def rasa_tracker(stack: Stack, sender: str) -> dict[str, Any]:
+    return rasa_api.get_tracker(sender, base_url=stack.rasa_url, token=stack.api_token)
+
+
+def test_a_live_chat_across_servers_survives_a_restart_of_each_process(
+        cluster: Cluster, domain: dict[str, Any]) -> None:
+    """The widget is connected to server A; the console appends staff lines through server B's
+    API; the sockets are shared through Redis (channels/socketio.py), so they reach the widget.
+    Then each process restarts mid-chat and the chat goes on: the console (sessions in the
+    database), Rasa server A (the patient reconnects, to B), the action server, the delivery
+    worker (a second patient's wait still runs out into the leave-a-message flow)."""
+    a, b = cluster.servers
+    console = Console.sign_in(cluster.console_url)
+    assert console.post("/staff/api/live/presence", {"available": True}).status_code == 200
+    patient = SocketPatient(cluster.console_url, f"scale-live-{os.urandom(4).hex()}")
+    sender = patient.session_id
+    try:
+        patient.connect(a.rasa_url)
+        patient.say("i want to talk to a real person")
+        patient.wait_for(render(domain, "utter_live_waiting", minutes=2))
+        assert wait_for(lambda: console.chat(sender), what="the chat in the console"
+                        )["status"] == "waiting"
+
+        # accepted and answered through B; delivered by A, where the widget is
+        assert console.post(f"/staff/api/live/{sender}/accept").status_code == 200
+        patient.wait_for(patient_line("joined", "en", "admin"))
+        assert console.post(f"/staff/api/live/{sender}/messages",
+                            {"text": "Hello, how can I help?"}).status_code == 200
+        patient.wait_for(patient_line("reply", "en", "admin", "Hello, how can I help?"))
+        shown = len(patient.received)
+        patient.say("can i move my appointment to friday?")
+        wait_for(lambda: "can i move my appointment to friday?" in console.patient_lines(sender),
+                 what="the patient's message in the console")
+
+        # the console restarts: the staff member's session and the chat are still there
+        cluster.restart("web server")
+        assert console.post(f"/staff/api/live/{sender}/messages",
+                            {"text": "Friday works, let me check the time."}).status_code == 200
+        patient.wait_for(patient_line("reply", "en", "admin",
+                                      "Friday works, let me check the time."))
+        assert len(patient.received) == shown + 1  # the staff line only: no bot reply
+
+        # server A (the patient's) restarts: the widget reconnects, here to B, and goes on;
+        # A loads its model meanwhile
+        restarting = ThreadPoolExecutor(1)
+        a_back = restarting.submit(cluster.restart, "rasa a")
+        wait_for(lambda: not patient.client or not patient.client.connected, 30,
+                 "the widget to lose server A")
+        patient.disconnect()
+        patient.connect(b.rasa_url)
+        assert rasa_tracker(b, sender)["paused"] is True
+        patient.say("are you still there?")
+        wait_for(lambda: "are you still there?" in console.patient_lines(sender),
+                 what="the message after the restart in the console")
+        assert console.post(f"/staff/api/live/{sender}/messages",
+                            {"text": "Yes, 2 pm on Friday is yours."}).status_code == 200
+        patient.wait_for(patient_line("reply", "en", "admin", "Yes, 2 pm on Friday is yours."))
+
+        # the action server restarts too, and the delivery worker while a second patient waits
+        cluster.restart("action server")
+        other = f"scale-live-wait-{os.urandom(4).hex()}"
+        assert cluster.send(1, other, "can i speak to a human please")[-1] == render(
+            domain, "utter_live_waiting", minutes=2)
+        cluster.processes["delivery worker"].stop()
+        table = live_store.live_chats_table
+        with get_engine(cluster.database_url).begin() as conn:
+            conn.execute(update(table).where(table.c.open_key == other)
+                         .values(wait_until=utcnow() - timedelta(seconds=1)))
+        cluster.processes["delivery worker"].start()
+
+        def handed_back() -> bool:
+            state = rasa_tracker(b, other)
+            texts = [e.get("text") for e in state["events"] if e["event"] == "bot"]
+            return not state["paused"] and texts[-2:] == [
+                render(domain, "utter_live_unavailable"), render(domain, "utter_ask_patient_name")]
+
+        wait_for(handed_back, 60, "the worker to hand the second wait back")
+        assert cluster.send(1, other, "Maria Lopez") == [render(domain,
+                                                                "utter_ask_patient_contact")]
+
+        # handed back to the assistant; the patient returns to the restarted server A
+        a_back.result(timeout=300)
+        restarting.shutdown()
+        assert console.post(f"/staff/api/live/{sender}/release").status_code == 200
+        patient.wait_for(patient_line("released", "en", "admin"))
+        patient.disconnect()
+        patient.connect(a.rasa_url)
+        patient.say("what are your opening hours?")
+        patient.wait_for(render(domain, "utter_faq/opening_hours"))
+        assert rasa_tracker(a, sender)["paused"] is False
+        assert console.chat(sender) is None
+        staff_lines = [e for e in rasa_tracker(a, sender)["events"]
+                       if e["event"] == "bot" and (e.get("metadata") or {}).get("live")]
+        assert [e["metadata"]["staff"] for e in staff_lines] == ["admin"] * 5
+    finally:
+        patient.disconnect()
+        console.post("/staff/api/live/presence", {"available": False})
+        live_store.mark_absent(get_engine(cluster.database_url), "admin")

@@ -320,3 +320,29 @@ def test_the_widget_opening_the_chat_is_not_a_patient_message(tracker):
     store(tracker, conversation)
     [row], _ = ConversationStore(tracker).list(ConversationFilter(), TZ)
     assert row.user_turns == 1 and row.channel == "socketio"
+
+
+def test_an_intent_triggered_through_rasas_api_is_not_shown_as_the_patients_message():
+    """The delivery worker hands back a live chat no one accepted with Rasa's trigger_intent;
+    Rasa stores it as a user event "EXTERNAL: request_human" (its own create_external)."""
+    from rasa.shared.core.constants import EXTERNAL_MESSAGE_PREFIX as RASAS
+    from rasa.shared.core.events import UserUttered
+
+    from staff.conversations import EXTERNAL_MESSAGE_PREFIX
+    assert EXTERNAL_MESSAGE_PREFIX == RASAS
+
+    conversation = Conversation("live").faq()
+    trigger = UserUttered.create_external(
+        "request_human", [{"entity": "live_chat", "value": "unavailable"}], "rest").as_dict()
+    conversation.add(trigger)
+    conversation.add(UserUttered.create_external("some_other_intent").as_dict())
+    items = build_transcript(conversation.events)
+    handed_back, other = items[-2], items[-1]
+    assert (handed_back.kind, handed_back.name) == ("external", "request_human")
+    assert handed_back.text.startswith("No one from the staff joined in time")
+    assert other.text == "Triggered by the system (not typed by the patient): some_other_intent"
+    assert not any(i.kind == "user" and "EXTERNAL" in i.text for i in items)
+    assert handed_back.as_json()["text"] == handed_back.text
+    text = transcript_text("live", items, TZ, [], "alice",
+                           datetime(2026, 3, 2, 16, 0, tzinfo=timezone.utc))
+    assert "Patient: EXTERNAL" not in text and "(No one from the staff joined in time" in text
