@@ -128,6 +128,9 @@ async def start_live_chat(dispatcher: CollectingDispatcher,
     settings = get_settings()
     if not settings.live_chat or wait_ran_out(tracker):
         return None
+    if not rasa_api.addressable(tracker.sender_id):  # staff could neither reply nor resume it
+        logger.info("Live chat not offered: the conversation id cannot reach Rasa's API")
+        return None
     try:
         opened, staff = await asyncio.to_thread(_open, settings, tracker, utcnow())
     except Exception as exc:  # noqa: BLE001 - the message for staff still works
@@ -164,29 +167,30 @@ async def pause_if_live(sender_id: str) -> list[EventType]:
     return [ConversationPaused()] if live else []
 
 
-# Conversations whose wait ran out but could not be handed back yet (Rasa unreachable): tried
-# again on the next passes of this worker. sender id -> live chat id
-_HAND_BACK_PENDING: dict[str, int] = {}
-
-
 def expire_waits(engine: Engine, settings: Settings, now: datetime | None = None,
                  api: Any = rasa_api) -> int:
     """The delivery worker's pass: every waiting chat whose wait ran out is marked expired and
-    its conversation resumed with the leave-a-message flow. Returns how many were handed back."""
-    due = dict(_HAND_BACK_PENDING)
-    due.update({chat.sender_id: chat.id for chat in live_store.expire_waiting(engine, now)})
+    its conversation resumed with the leave-a-message flow. Returns how many were handed back.
+
+    The hand-back is claimed in the database (``live_store.claim_hand_backs``) and recorded
+    when Rasa took it, so one that failed (Rasa unreachable) or whose worker stopped is tried
+    again on a later pass, by this worker or another."""
+    live_store.expire_waiting(engine, now)
     handed_back = 0
-    for sender_id, chat_id in sorted(due.items()):
-        try:
-            api.append_events(sender_id, [api.resumed()], execute_side_effects=False)
-            api.trigger_intent(sender_id, "request_human", entities={LIVE_ENTITY: UNAVAILABLE})
-        except rasa_api.RasaApiError:  # already logged, without message text
-            if sender_id not in _HAND_BACK_PENDING:
-                logger.warning("Live chat %d: its wait ran out but it could not be handed "
-                               "back yet; trying again", chat_id)
-            _HAND_BACK_PENDING[sender_id] = chat_id
+    for chat in live_store.claim_hand_backs(engine, now):
+        if live_store.open_chat_of(engine, chat.sender_id):  # staff took it up again since
+            live_store.mark_handed_back(engine, chat.id, now)
             continue
-        _HAND_BACK_PENDING.pop(sender_id, None)
+        try:
+            api.append_events(chat.sender_id, [api.resumed()], execute_side_effects=False)
+            api.trigger_intent(chat.sender_id, "request_human",
+                               entities={LIVE_ENTITY: UNAVAILABLE})
+        except rasa_api.RasaApiError:  # already logged, without message text
+            logger.warning("Live chat %d: its wait ran out but it could not be handed back "
+                           "yet; trying again in %d s", chat.id,
+                           live_store.HAND_BACK_LEASE.total_seconds())
+            continue
+        live_store.mark_handed_back(engine, chat.id, now)
         handed_back += 1
-        logger.info("Live chat %d: the wait ran out; leave-a-message offered", chat_id)
+        logger.info("Live chat %d: the wait ran out; leave-a-message offered", chat.id)
     return handed_back

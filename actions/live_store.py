@@ -9,7 +9,10 @@ delivery worker (a wait that ran out):
   flagged one), its status (``waiting`` -> ``taken`` -> ``released`` / ``closed``, or
   ``waiting`` -> ``expired`` when no one accepted in time), who took it and when. A
   conversation has at most one open chat (``open_key`` is its sender id while the chat is open
-  and NULL after: a unique column, so two processes cannot open two).
+  and NULL after: a unique column, so two processes cannot open two). An expired chat is
+  handed back to the assistant by a delivery worker, which claims it with a lease
+  (``hand_back_lease``) and records ``handed_back_at`` once Rasa took it: a hand-back that
+  failed, or a worker that stopped meanwhile, is retried by any worker, never lost.
 * ``staff_presence`` - one row per staff member with the console open: whether they are
   available for live chats and when the console last said so. Someone is signed in and
   available while ``last_seen`` is recent (:data:`PRESENCE_SECONDS`).
@@ -42,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from actions.storage import as_utc, create_tables, utcnow
+from actions.storage import add_missing_columns, as_utc, create_tables, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +75,15 @@ live_chats_table = Table(
     Column("taken_at", DateTime(timezone=True)),
     Column("ended_at", DateTime(timezone=True)),
     Column("ended_by", String(64)),
+    # an expired chat: claimed by a worker until then, handed back to the assistant at
+    Column("hand_back_lease", DateTime(timezone=True)),
+    Column("handed_back_at", DateTime(timezone=True)),
 )
+# added after the first version of the table (a database made before gets them)
+LATER_COLUMNS = {"live_chats": ("hand_back_lease", "handed_back_at")}
+HAND_BACK_LEASE = timedelta(seconds=30)
+# an expired chat not handed back by then (Rasa unreachable for a day) is left alone
+HAND_BACK_GIVE_UP = timedelta(hours=24)
 
 staff_presence_table = Table(
     "staff_presence",
@@ -123,6 +134,7 @@ def _chat(row: Any) -> LiveChat:
 
 def ensure_tables(engine: Engine) -> None:
     create_tables(metadata, engine)
+    add_missing_columns(engine, metadata, LATER_COLUMNS)
 
 
 def open_chat(engine: Engine, sender_id: str, channel: str, language: str, reason: str,
@@ -200,6 +212,37 @@ def expire_waiting(engine: Engine, now: datetime | None = None) -> list[LiveChat
         if chat:
             expired.append(chat)
     return expired
+
+
+def claim_hand_backs(engine: Engine, now: datetime | None = None) -> list[LiveChat]:
+    """Expired chats not handed back to the assistant yet, each claimed for
+    :data:`HAND_BACK_LEASE` by this caller only (several workers: one each). A claim whose
+    worker failed or stopped runs out, and the chat is claimed again."""
+    now = now or utcnow()
+    table = live_chats_table
+    pending = and_(table.c.status == EXPIRED, table.c.handed_back_at.is_(None),
+                   table.c.ended_at > now - HAND_BACK_GIVE_UP,
+                   or_(table.c.hand_back_lease.is_(None), table.c.hand_back_lease <= now))
+    with engine.connect() as conn:
+        ids = conn.execute(select(table.c.id).where(pending).order_by(table.c.id)
+                           ).scalars().all()
+    claimed = []
+    for chat_id in ids:
+        with engine.begin() as conn:
+            won = conn.execute(update(table).where(table.c.id == chat_id, pending).values(
+                hand_back_lease=now + HAND_BACK_LEASE)).rowcount
+            if won:
+                claimed.append(_chat(conn.execute(select(table).where(table.c.id == chat_id)
+                                                  ).first()))
+    return claimed
+
+
+def mark_handed_back(engine: Engine, chat_id: int, now: datetime | None = None) -> None:
+    """The expired chat ``chat_id`` is back with the assistant."""
+    table = live_chats_table
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == chat_id).values(
+            handed_back_at=now or utcnow(), hand_back_lease=None))
 
 
 def _end(engine: Engine, sender_id: str, status: str, username: str | None,

@@ -21,9 +21,9 @@ conversation's id is the patient's phone number) or message text.
 from __future__ import annotations
 
 import logging
+import string
 import time
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -84,8 +84,22 @@ def _call(method: str, path: str, sender_id: str, *, json: Any = None,
         return None
 
 
+# Rasa's routes take the conversation id from the path as sent: Sanic (21.12) does not decode
+# it, so "%2B1555..." would be another conversation than the SMS patient "+1555...". Only ids
+# made of characters a URL path carries as they are can be addressed (every id the widget and
+# the Twilio channel make: hex session ids, "+15551234567", "whatsapp:+15551234567").
+ADDRESSABLE = frozenset(string.ascii_letters + string.digits + "-._~+:@!$&'()*,;=")
+
+
+def addressable(sender_id: str) -> bool:
+    """Whether Rasa's HTTP API can reach the conversation ``sender_id`` (above)."""
+    return bool(sender_id) and all(char in ADDRESSABLE for char in sender_id)
+
+
 def _conversation(sender_id: str) -> str:
-    return f"/conversations/{quote(sender_id, safe='')}"
+    if not addressable(sender_id):
+        raise RasaApiError("this conversation id cannot be sent to Rasa's API unencoded", 400)
+    return f"/conversations/{sender_id}"
 
 
 def append_events(sender_id: str, events: list[dict[str, Any]], output_channel: str = "latest",

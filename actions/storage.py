@@ -174,10 +174,13 @@ def get_engine(url: str) -> Engine:
     return engine
 
 
-def add_missing_columns(engine: Engine) -> None:
-    """A database made by an earlier version gets the nullable columns added since."""
-    for table_name, names in LATER_COLUMNS.items():
-        table = metadata.tables[table_name]
+def add_missing_columns(engine: Engine, tables: MetaData | None = None,
+                        later: dict[str, tuple[str, ...]] | None = None) -> None:
+    """A database made by an earlier version gets the nullable columns added since
+    (``later``: table -> column names, of ``tables``; the requests table's by default)."""
+    tables = metadata if tables is None else tables
+    for table_name, names in (LATER_COLUMNS if later is None else later).items():
+        table = tables.tables[table_name]
         present = {column["name"] for column in inspect(engine).get_columns(table_name)}
         for name in names:
             if name in present:

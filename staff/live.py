@@ -255,6 +255,9 @@ def _undo_accept(ctx: StaffContext, chat: LiveChat, username: str, opened_now: b
 
 def accept(ctx: StaffContext, sender_id: str, username: str, via: str) -> LiveView:
     """Take a conversation: its waiting chat, or (staff picked it) a chat opened for it now."""
+    if not rasa_api.addressable(sender_id):
+        raise LiveError(422, "This conversation cannot be taken over: its id cannot be sent to "
+                             "Rasa's API. Answer the patient by phone or e-mail instead.")
     chat = live_store.open_chat_of(ctx.engine, sender_id)
     opened_now = False
     if chat is None:

@@ -129,14 +129,77 @@ def test_the_worker_hands_expired_waits_back(live_env):
     assert live.expire_waits(live_env, get_settings(), now, api=api) == 0  # once only
 
 
-def test_a_hand_back_that_failed_is_tried_again(live_env):
+def test_a_hand_back_that_failed_is_tried_again_by_any_worker(live_env):
     now = utcnow()
     live_store.open_chat(live_env, "late-2", "rest", "en", "asked", timedelta(minutes=1),
                          now - timedelta(minutes=2))
     api = FakeApi(fail=1)
     assert live.expire_waits(live_env, get_settings(), now, api=api) == 0
-    assert live.expire_waits(live_env, get_settings(), now, api=api) == 1
-    assert [call[0] for call in api.calls] == ["append", "trigger"]
+    # claimed by the worker that failed until its lease runs out: no one doubles it meanwhile
+    assert live.expire_waits(live_env, get_settings(), now + timedelta(seconds=5),
+                             api=api) == 0
+    assert api.calls == []
+    # then tried again; nothing of it was in the worker's memory (a restarted worker, or
+    # another one, finds it in the database)
+    later = now + live_store.HAND_BACK_LEASE + timedelta(seconds=1)
+    assert live.expire_waits(live_env, get_settings(), later, api=FakeApi()) == 1
+    assert live.expire_waits(live_env, get_settings(), later + timedelta(minutes=5),
+                             api=api) == 0  # once only
+    assert api.calls == []
+
+
+def test_two_workers_hand_one_chat_back_once(live_env):
+    now = utcnow()
+    live_store.open_chat(live_env, "late-3", "rest", "en", "asked", timedelta(minutes=1),
+                         now - timedelta(minutes=2))
+    live_store.expire_waiting(live_env, now)
+    first, second = live_store.claim_hand_backs(live_env, now), \
+        live_store.claim_hand_backs(live_env, now)
+    assert [c.sender_id for c in first] == ["late-3"] and second == []
+
+
+def test_a_chat_staff_took_up_again_is_not_handed_back(live_env):
+    now = utcnow()
+    live_store.open_chat(live_env, "late-4", "rest", "en", "asked", timedelta(minutes=1),
+                         now - timedelta(minutes=2))
+    live_store.expire_waiting(live_env, now)
+    live_store.open_chat(live_env, "late-4", "rest", "en", "staff", timedelta(minutes=5), now)
+    api = FakeApi()
+    assert live.expire_waits(live_env, get_settings(), now, api=api) == 0
+    assert api.calls == [] and live_store.claim_hand_backs(live_env, now) == []
+
+
+async def test_no_live_chat_for_a_conversation_rasas_api_cannot_reach(
+        live_env, make_tracker, dispatcher, domain):
+    """A REST client's id with a space: staff could neither reply nor hand it back."""
+    live_store.mark_present(live_env, "ana")
+    tracker = make_tracker(intent="request_human", sender_id="maria lopez")
+    events = await ActionOfferHandoff().run(dispatcher, tracker, domain)
+    assert [m["response"] for m in dispatcher.messages] != ["utter_live_waiting"]
+    assert not any(e.get("event") == "pause" for e in events)
+    assert live_store.open_chat_of(live_env, "maria lopez") is None
+
+
+def test_a_table_of_the_first_version_gets_the_new_columns(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as conn:  # live_chats as the first version made it
+        conn.execute(text("CREATE TABLE live_chats (id INTEGER PRIMARY KEY, sender_id "
+                          "VARCHAR(128) NOT NULL, open_key VARCHAR(128) UNIQUE, channel "
+                          "VARCHAR(32) NOT NULL, language VARCHAR(8) NOT NULL, reason "
+                          "VARCHAR(16) NOT NULL, status VARCHAR(16) NOT NULL, requested_at "
+                          "DATETIME NOT NULL, wait_until DATETIME NOT NULL, taken_by "
+                          "VARCHAR(64), taken_at DATETIME, ended_at DATETIME, ended_by "
+                          "VARCHAR(64))"))
+    live_store.ensure_tables(engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("live_chats")}
+    assert {"hand_back_lease", "handed_back_at"} <= columns
+    now = utcnow()
+    live_store.open_chat(engine, "old", "rest", "en", "asked", timedelta(minutes=1),
+                         now - timedelta(minutes=2))
+    live_store.expire_waiting(engine, now)
+    assert [c.sender_id for c in live_store.claim_hand_backs(engine, now)] == ["old"]
 
 
 def test_the_delivery_worker_pass_never_raises(live_env, monkeypatch):
@@ -154,11 +217,11 @@ async def test_no_one_signed_in_queues_one_alert_e_mail_without_health_details(
     from actions import live_alerts, outbox
     from actions.safety import ActionEmergency
 
-    tracker = make_tracker(intent="request_human", sender_id="web/7")
+    tracker = make_tracker(intent="request_human", sender_id="web-7")
     await ActionOfferHandoff().run(dispatcher, tracker, domain)
     await ActionOfferHandoff().run(dispatcher, tracker, domain)  # once per conversation
     emergency = make_tracker(text="my chest hurts so much", intent="emergency",
-                             sender_id="web/7")
+                             sender_id="web-7")
     await ActionEmergency().run(dispatcher, emergency, domain)
     live_store.mark_present(live_env, "ana")  # someone is there now: no alert
     await ActionEmergency().run(dispatcher, make_tracker(intent="emergency",
@@ -171,7 +234,7 @@ async def test_no_one_signed_in_queues_one_alert_e_mail_without_health_details(
     assert "asked the assistant for a person" in bodies[0]
     assert "flagged as a possible emergency" in bodies[1]
     for body in bodies:
-        assert "/staff/conversations/web%2F7" in body
+        assert "/staff/conversations/web-7" in body
         assert "chest" not in body and "To: frontdesk@clinic.example" in body
     assert live_alerts.send_due_alerts(live_env, get_settings(), get_clinic()) == 0
     assert outbox.live_pass(live_env, get_settings()) == 0  # sent once

@@ -64,10 +64,11 @@ def rasa(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_append_events_sends_the_staff_message_to_the_latest_channel(rasa):
     event = rasa_api.staff_message("Hello, this is Ana from the front desk", "ana")
-    rasa_api.append_events("patient/1", [event])
+    rasa_api.append_events("whatsapp:+15550100123", [event])
     (call,) = FakeRasa.calls
     assert call["method"] == "POST"
-    assert call["path"] == "/conversations/patient%2F1/tracker/events"
+    # as it is: Rasa's routes do not decode the id ("%2B1555..." would be another conversation)
+    assert call["path"] == "/conversations/whatsapp:+15550100123/tracker/events"
     assert call["query"] == {"token": TOKEN, "output_channel": "latest",
                              "execute_side_effects": "true", "include_events": "NONE"}
     assert call["body"][0]["event"] == "bot"
@@ -126,3 +127,18 @@ def test_the_token_is_generated_once_into_var(tmp_path, monkeypatch):
     assert settings.rasa_api_token({"RASA_API_TOKEN": TOKEN}) == TOKEN
     with pytest.raises(settings.SettingsError):
         settings.rasa_api_token({"RASA_API_TOKEN": "short"})
+
+
+@pytest.mark.parametrize("sender", ["3f2a9c0d1e", "+15550100123", "whatsapp:+15550100123",
+                                    "test-9d2e_x.y~z"])
+def test_the_channels_ids_are_addressable(sender):
+    assert rasa_api.addressable(sender)
+    assert rasa_api._conversation(sender) == f"/conversations/{sender}"
+
+
+@pytest.mark.parametrize("sender", ["", "maria lopez", "web/7", "caf\u00e9", "50%", "a?b", "a#b"])
+def test_an_id_rasa_would_read_as_another_conversation_is_refused(rasa, sender):
+    assert not rasa_api.addressable(sender)
+    with pytest.raises(rasa_api.RasaApiError) as raised:
+        rasa_api.get_tracker(sender)
+    assert raised.value.status == 400 and FakeRasa.calls == []  # nothing sent

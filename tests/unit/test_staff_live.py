@@ -187,10 +187,10 @@ class Console:
 
     # conversations and chats
     def conversation(self, language: str = "en", channel: str = "socketio",
-                     paused: bool = True) -> str:
+                     paused: bool = True, sender: str | None = None) -> str:
         """A conversation in the tracker store: the patient asked for a person and (paused)
         the action server opened a waiting chat and paused it."""
-        sender = f"p-{uuid.uuid4().hex[:8]}"
+        sender = sender or f"p-{uuid.uuid4().hex[:8]}"
         talk = Conversation(sender, start=time.time() - 60, channel=channel)
         if language == "es":
             talk.slot("language", "es")
@@ -319,6 +319,15 @@ def test_staff_can_take_over_any_conversation_in_its_language(console):
     assert (chat.reason, chat.channel, chat.language, chat.taken_by) == (
         "staff", "twilio", "es", "bob.smith")
     assert console.api(live_path("nobody-here", "accept"), console.bob).status == 404
+
+
+def test_a_conversation_rasas_api_cannot_reach_is_not_taken_over(console):
+    """A REST client's id with a space (Rasa would read "maria%20lopez", another
+    conversation): refused with a reason, nothing opened, nothing sent."""
+    sender = console.conversation(paused=False, sender="maria lopez")
+    reply = console.api(live_path(sender, "accept"), console.bob)
+    assert reply.status == 422 and "by phone or e-mail" in reply.json()["error"]
+    assert console.chat(sender) is None and console.rasa.sent(sender) == []
 
 
 def test_two_staff_racing_to_accept_one_wins(console):
