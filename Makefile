@@ -129,7 +129,7 @@ e2e-packages: web-install
 	@scripts/install-services.sh chromium postgresql redis
 
 e2e: train e2e-packages ## End-to-end tests: real servers over REST, SMS and a real browser
-	$(PY) -m pytest tests/e2e -q
+	$(PY) -m pytest tests/e2e -q --durations=25
 
 # Latency, throughput, cold start and memory vs Rasa's `rasa init` model (docs/benchmarks.md).
 .PHONY: bench
